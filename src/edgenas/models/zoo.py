@@ -1,0 +1,3 @@
+"""Every reference model module; importing this registers them all."""
+
+from edgenas.models import mobilenet_v2  # noqa: F401
