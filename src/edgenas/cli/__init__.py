@@ -1,15 +1,18 @@
 """The ``edgenas`` command line: a thin typer app over the library.
 
-Each command group lives in its own module and is registered here with one line.
+Each command group lives in its own module ``edgenas/cli/*_cmd.py`` that defines
+``register(app)``; every such module is found and registered here, so adding a command is
+one new file.
 """
 
 from __future__ import annotations
 
+import importlib
+import pkgutil
 import sys
 
 import typer
 
-from edgenas.cli import models_cmd, profile_cmd
 from edgenas.cli.output import err_console
 from edgenas.errors import EdgenasError
 
@@ -20,8 +23,17 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     add_completion=False,
 )
-app.command("profile")(profile_cmd.profile)
-app.add_typer(models_cmd.app, name="models")
+
+
+def _register_commands() -> None:
+    import edgenas.cli as package
+
+    for info in sorted(pkgutil.iter_modules(package.__path__), key=lambda m: m.name):
+        if info.name.endswith("_cmd"):
+            importlib.import_module(f"edgenas.cli.{info.name}").register(app)
+
+
+_register_commands()
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -41,3 +41,7 @@ def models(
         t.add_row(r["name"], f"{r['resolution']}", fmt_int(r["params"]), fmt_int(r["macs"]),
                   fmt_int(r["flash_bytes"]), fmt_int(r["peak_sram_bytes"]))
     console.print(t)
+
+
+def register(root: typer.Typer) -> None:
+    root.add_typer(app, name="models")

@@ -110,3 +110,7 @@ def profile(
     console.print(cost_table(cost, f"{model} at {resolution}x{resolution}"))
     if per_layer:
         console.print(layer_table(cost))
+
+
+def register(app: typer.Typer) -> None:
+    app.command("profile")(profile)
