@@ -1,0 +1,1 @@
+"""Performance estimation: datasets, training, weight inheritance, proxies, predictors, tabular data."""

@@ -1,0 +1,1 @@
+"""Search engine: strategies, constraints, Pareto fronts, journal, runner and executors."""
