@@ -165,3 +165,23 @@ def test_sigkill_at_any_point_loses_nothing_and_evaluates_nothing_twice(tmp_path
     # no trial completed before the kill was evaluated again after it
     again = [line for line in evaluated_after if line.split()[0] in finished_ids]
     assert again == []
+
+
+@pytest.mark.slow
+def test_ray_executor_runs_the_search_on_a_local_cluster(tmp_path, monkeypatch):
+    ray = pytest.importorskip("ray")
+    # Ray workers must import the toy space from tests/ like any user's own module
+    monkeypatch.setenv("PYTHONPATH", str(Path(__file__).parent))
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, ignore_reinit_error=True)
+    try:
+        log = tmp_path / "log"
+        r = runner(tmp_path, budget=6, evaluator=SlowLoggingEvaluator(str(log), delay=0.05),
+                   executor=make_executor("ray", workers=2))
+        state = r.run()
+        assert state.done == 6
+        done = r.journal.trials("done")
+        assert all(t.metrics["accuracy"] == score(t.arch) for t in done)
+        ray_pids = {line.split()[1] for line in log.read_text().splitlines()}
+        assert str(__import__("os").getpid()) not in ray_pids  # evaluated in Ray workers
+    finally:
+        ray.shutdown()
