@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 
 import typer
+from rich import box
 from rich.table import Table
 
 from edgenas.cli.output import console, fmt_int, print_json
@@ -33,8 +34,10 @@ def models(
     if as_json:
         print_json(rows)
         return
-    t = Table(title="registered models (int8, 1000 classes)", title_justify="left")
-    t.add_column("model", no_wrap=True)
+    # borderless, so the exact numbers of large models still fit an 80-column terminal
+    t = Table(title="registered models (int8, 1000 classes)", title_justify="left",
+              box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True)
+    t.add_column("model", overflow="fold", min_width=18)
     for col in ("input", "params", "MACs", "flash B", "peak SRAM B"):
         t.add_column(col, justify="right", no_wrap=True)
     for r in rows:

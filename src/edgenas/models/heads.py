@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from edgenas.blocks.base import Block, seq
-from edgenas.ops import Dropout, GlobalPool, Linear
+from edgenas.ops import Activation, Dropout, GlobalPool, Linear, Op
 
 
 def classifier_net(features: Block, channels: int, num_classes: int, dropout: float = 0.0) -> Block:
@@ -12,3 +12,13 @@ def classifier_net(features: Block, channels: int, num_classes: int, dropout: fl
         Linear(channels, num_classes)
     )
     return seq(features, GlobalPool(flatten=True), head, names=("features", "pool", "classifier"))
+
+
+def mlp_classifier_net(features: Block, channels: int, hidden: int, num_classes: int,
+                       act: str = "hardswish", dropout: float = 0.0) -> Block:
+    """``features``, global pool, then linear -> act -> (dropout) -> linear (MobileNetV3's head)."""
+    layers: list[Op] = [Linear(channels, hidden), Activation(act)]
+    if dropout:
+        layers.append(Dropout(dropout))
+    layers.append(Linear(hidden, num_classes))
+    return seq(features, GlobalPool(flatten=True), seq(*layers), names=("features", "pool", "classifier"))
