@@ -10,15 +10,17 @@ same qualified names, so both cost routes agree exactly.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
 import torch
 from torch import nn
 
-from edgenas.blocks.base import Block, join
+from edgenas.blocks.base import Block, join, seq
+from edgenas.blocks.cell_ops import FactorizedReduce, relu_conv_bn
 from edgenas.errors import EdgenasError
-from edgenas.ops import Add, Concat, LayerGraph
+from edgenas.ops import Add, BatchNorm2d, Concat, Conv2d, GlobalPool, LayerGraph, Linear
 
 Combine = Literal["add", "concat"]
 
@@ -160,3 +162,43 @@ class CellStack:
         for i, cell in enumerate(self.cells):
             s0, s1 = s1, cell.emit_cell(g, (s0, s1), join(name, f"cells.{i}"))
         return s1
+
+
+#: builds cell ``i`` from (C_prev_prev, C_prev, C, reduction, reduction_prev) -> (cell, out channels)
+CellFactory = Callable[[int, int, int, bool, bool], tuple[Cell, int]]
+
+
+def reduction_layers(layers: int) -> tuple[int, ...]:
+    """DARTS/NASNet-CIFAR placement: reduction cells at 1/3 and 2/3 of the depth."""
+    return tuple(sorted({layers // 3, 2 * layers // 3}))
+
+
+def cell_network(make_cell: CellFactory, channels: int, layers: int, num_classes: int,
+                 stem_multiplier: int = 3) -> Block:
+    """DARTS' NetworkCIFAR skeleton: 3x3 conv stem (3 -> stem_multiplier*C) + BN, ``layers``
+    two-input cells (channels doubling at each reduction), global pool, linear classifier."""
+    if layers < 1 or channels < 1:
+        raise EdgenasError(f"a cell network needs layers >= 1 and channels >= 1, got {layers}, {channels}")
+    c_stem = stem_multiplier * channels
+    stem = seq(Conv2d(3, c_stem, 3, 1), BatchNorm2d(c_stem))
+    reductions = reduction_layers(layers)
+    c_pp, c_p, c = c_stem, c_stem, channels
+    cells: list[Cell] = []
+    reduction_prev = False
+    for i in range(layers):
+        reduction = i in reductions
+        if reduction:
+            c *= 2
+        cell, c_out = make_cell(c_pp, c_p, c, reduction, reduction_prev)
+        cells.append(cell)
+        c_pp, c_p, reduction_prev = c_p, c_out, reduction
+    return seq(
+        CellStack(stem, tuple(cells)), GlobalPool(flatten=True), seq(Linear(c_p, num_classes)),
+        names=("features", "pool", "classifier"),
+    )
+
+
+def two_input_preprocess(c_pp: int, c_p: int, c: int, reduction_prev: bool) -> tuple[Block, Block]:
+    """DARTS' cell preprocessing: 1x1 ReLU-Conv-BN to C (FactorizedReduce after a reduction)."""
+    pre0 = FactorizedReduce(c_pp, c) if reduction_prev else relu_conv_bn(c_pp, c, 1)
+    return pre0, relu_conv_bn(c_p, c, 1)
