@@ -69,8 +69,38 @@ def layer_table(cost: Cost) -> Table:
     return t
 
 
+def load_arch_text(arch: str) -> str:
+    """The text of ``--arch``: a JSON file, or inline JSON / an arch string."""
+    path = Path(arch)
+    if path.is_file():
+        return path.read_text()
+    if arch.lstrip().startswith("{") or "|" in arch:
+        return arch
+    raise EdgenasError(
+        f"arch file {arch} not found; give a JSON file as written by 'edgenas space sample --json'"
+    )
+
+
+def space_cost(space_name: str, arch: str, options: list[str] | None, num_classes: int, precision: str,
+               trace: bool) -> tuple[Cost, str]:
+    """Cost of one arch of a registered space, and a title naming it."""
+    from edgenas.cli.space_cmd import open_space
+
+    space = open_space(space_name, options)
+    parsed = space.parse(load_arch_text(arch))
+    if trace:
+        from edgenas.cost.profiler import profile_module
+
+        cost = profile_module(space.build(parsed, num_classes), space.input_shape(parsed), precision)
+    else:
+        cost = space.cost(parsed, num_classes, precision)  # type: ignore[arg-type]
+    return cost, f"{space_name} arch {parsed.id}: {space.to_string(parsed)}"
+
+
 def profile(
-    model: Annotated[str, typer.Argument(help="registered model name, or path/to/file.py:factory")],
+    model: Annotated[
+        str | None, typer.Argument(help="registered model name, or path/to/file.py:factory")
+    ] = None,
     resolution: Annotated[
         int | None, typer.Option(help="input height and width [default: the model's, or 224]")
     ] = None,
@@ -84,15 +114,35 @@ def profile(
     trace: Annotated[
         bool, typer.Option("--trace", help="profile the built nn.Module instead of the analytic spec")
     ] = False,
+    space: Annotated[
+        str | None, typer.Option(help="profile an arch of this search space (with --arch)")
+    ] = None,
+    arch: Annotated[
+        str | None, typer.Option(help="arch JSON file (edgenas space sample --json), with --space")
+    ] = None,
+    options: Annotated[
+        list[str] | None, typer.Option("--option", "-o", help="space option KEY=VALUE, with --space")
+    ] = None,
 ) -> None:
     """Exact parameters, MACs, flash and peak SRAM of a network."""
     if resolution is not None and resolution <= 0:
         raise EdgenasError(f"resolution must be > 0, got {resolution}")
     if precision not in ("int8", "fp32"):
         raise EdgenasError(f"unknown precision {precision!r}; use int8 or fp32")
-    if ":" in model:
+    if num_classes <= 0:
+        raise EdgenasError(f"num_classes must be a positive integer, got {num_classes}")
+    if space is not None or arch is not None:
+        if space is None or arch is None:
+            raise EdgenasError("give both --space NAME and --arch FILE.json to profile a search-space arch")
+        if model is not None or resolution is not None or width is not None:
+            raise EdgenasError("--space/--arch take no MODEL, --resolution or --width: the arch sets them")
+        cost, title = space_cost(space, arch, options, num_classes, precision, trace)
+    elif model is None:
+        raise EdgenasError("give a MODEL (edgenas models) or --space NAME --arch FILE.json")
+    elif ":" in model:
         resolution = resolution or 224
         cost = load_factory_module(model, resolution)
+        title = f"{model} at {resolution}x{resolution}"
     else:
         resolution = resolution or model_entry(model).resolution
         graph = model_graph(model, resolution, num_classes, width)
@@ -104,10 +154,11 @@ def profile(
             cost = profile_module(net, graph.input_shape, precision)  # type: ignore[arg-type]
         else:
             cost = estimate(graph, precision)  # type: ignore[arg-type]
+        title = f"{model} at {resolution}x{resolution}"
     if as_json:
         print_json(cost.to_dict(per_layer=True))
         return
-    console.print(cost_table(cost, f"{model} at {resolution}x{resolution}"))
+    console.print(cost_table(cost, title))
     if per_layer:
         console.print(layer_table(cost))
 
