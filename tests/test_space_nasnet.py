@@ -114,3 +114,23 @@ def test_bad_options_and_values_raise_clear_errors():
         space.make({**values, "block3.input1": 2})
     with pytest.raises(EdgenasError, match=r"'block0.combine'.*choose one of \"add\", \"concat\""):
         space.make({**values, "block0.combine": "mul"})
+
+
+def test_arch_strings_round_trip_and_bad_strings_raise():
+    for options in ({}, {"inputs": "growing", "separate_reduction": True}):
+        space = get_space("nasnet", **options)
+        rng = np.random.default_rng(5)
+        for _ in range(20):
+            arch = space.sample(rng)
+            assert space.from_string(space.to_string(arch)) == arch
+            assert space.parse(space.to_string(arch)) == arch
+    space = get_space("nasnet", blocks=2)
+    arch = space.from_string("sep_conv_3x3~0 + identity~1; max_pool_3x3~1 & avg_pool_3x3~1")
+    assert (arch["block0.combine"], arch["block1.combine"]) == ("add", "concat")
+    assert (arch["block1.op0"], arch["block1.input0"]) == ("max_pool_3x3", 1)
+    with pytest.raises(EdgenasError, match="must list 2 blocks"):
+        space.from_string("sep_conv_3x3~0 + identity~1")
+    with pytest.raises(EdgenasError, match="must read 'op~input"):
+        space.from_string("sep_conv_3x3~0 * identity~1; identity~0 + identity~1")
+    with pytest.raises(EdgenasError, match=r"'block1.op1' = 'conv_9x9' is not allowed"):
+        space.from_string("sep_conv_3x3~0 + identity~1; identity~0 + conv_9x9~1")

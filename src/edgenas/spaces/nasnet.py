@@ -21,6 +21,7 @@ The network is the same CIFAR skeleton as DARTS: stem, ``layers`` cells with red
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -34,6 +35,7 @@ from edgenas.spaces.base import Arch, Dim, SearchSpace, register_space
 
 DEFAULT_OPS: tuple[str, ...] = ("identity", "sep_conv_3x3", "sep_conv_5x5", "avg_pool_3x3", "max_pool_3x3")
 COMBINES: tuple[str, ...] = ("add", "concat")
+_BLOCK = re.compile(r"(\w+)~(\d+)\s*([+&])\s*(\w+)~(\d+)")
 INPUT_MODES: tuple[str, ...] = ("two", "growing")
 
 
@@ -168,3 +170,38 @@ class NasnetSpace(SearchSpace):
             return cell_str(self.genes(arch))
         normal, reduce = cell_str(self.genes(arch, "normal")), cell_str(self.genes(arch, "reduce"))
         return f"normal: {normal} | reduce: {reduce}"
+
+    def from_string(self, text: str) -> Arch:
+        """Parse the form :meth:`to_string` writes."""
+        if self.separate_reduction:
+            m = re.fullmatch(r"\s*normal:(.*)\|\s*reduce:(.*)", text)
+            if not m:
+                raise EdgenasError(f"nasnet arch {text!r} must read 'normal: <blocks> | reduce: <blocks>'")
+            parts = {"normal": m.group(1), "reduce": m.group(2)}
+        else:
+            parts = {"": text}
+        values: dict[str, Any] = {}
+        for cell, body in parts.items():
+            blocks = [b.strip() for b in body.split(";")]
+            if len(blocks) != self.blocks:
+                raise EdgenasError(
+                    f"nasnet cell {body.strip()!r} must list {self.blocks} blocks separated by ';'"
+                )
+            for b, block in enumerate(blocks):
+                m = _BLOCK.fullmatch(block)
+                if not m:
+                    raise EdgenasError(
+                        f"nasnet block {block!r} must read 'op~input + op~input' (add) or "
+                        "'op~input & op~input' (concat), e.g. 'sep_conv_3x3~0 + identity~1'"
+                    )
+                op0, in0, sign, op1, in1 = m.groups()
+                for field, value in (("op0", op0), ("input0", int(in0)), ("op1", op1), ("input1", int(in1)),
+                                     ("combine", "add" if sign == "+" else "concat")):
+                    values[self._key(cell, b, field)] = value
+        return self.make(values)
+
+    def parse(self, data: str | dict[str, Any]) -> Arch:
+        """JSON as written by ``Arch.model_dump_json()``, or the :meth:`to_string` form."""
+        if isinstance(data, str) and not data.lstrip().startswith("{"):
+            return self.from_string(data)
+        return super().parse(data)
