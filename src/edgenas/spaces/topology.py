@@ -50,7 +50,7 @@ def resize(cin: int, cout: int, stride: int) -> Block:
 
 
 @dataclass(frozen=True, slots=True)
-class Cell:
+class TopologyCell:
     """Block i: resize each skip input to the predecessor's shape, combine, conv-BN-ReLU."""
 
     op: Block
@@ -100,7 +100,7 @@ class TopologyNet:
     """stem -> cells (each may read any earlier node) -> head; builds and emits the same layers."""
 
     stem: Block
-    cells: tuple[Cell, ...]
+    cells: tuple[TopologyCell, ...]
     head: Block
 
     def build(self) -> nn.Module:
@@ -193,7 +193,7 @@ class TopologySpace(SearchSpace):
             )
             cin = ch[i - 1] * (1 + len(skips)) if agg == "concat" else ch[i - 1]
             stride = 2 if levels[i] > levels[i - 1] else 1
-            cells.append(Cell(conv_bn_act(cin, ch[i], 3, stride), skips, proj, agg))
+            cells.append(TopologyCell(conv_bn_act(cin, ch[i], 3, stride), skips, proj, agg))
         head = seq(GlobalPool(flatten=True), Linear(ch[-1], num_classes))
         return TopologyNet(conv_bn_act(3, base, 3, 1), tuple(cells), head)
 
