@@ -139,7 +139,7 @@ class SearchSpace(ABC):
                     f"arch field {name!r} = {values[name]!r} is not allowed; "
                     f"choose one of {_fmt(dim.options)}"
                 )
-            clean[name] = value
+            clean[name] = dim.options[dim.index(value)]  # 1 and 1.0 are one value: store the option
         self.check(clean)
         return Arch(space=self.name, values=self._normalise(clean))
 
