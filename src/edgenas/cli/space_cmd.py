@@ -12,6 +12,7 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from edgenas.cli.options import parse_options
 from edgenas.cli.output import console, err_console, fmt_bytes, fmt_int, print_json
 from edgenas.errors import EdgenasError
 from edgenas.spaces import SPACES, SearchSpace, get_space, list_spaces
@@ -22,20 +23,6 @@ OptionArgs = Annotated[
     list[str] | None,
     typer.Option("--option", "-o", help="space option KEY=VALUE (JSON value), e.g. -o blocks=4"),
 ]
-
-
-def parse_options(items: list[str] | None) -> dict[str, Any]:
-    """``KEY=VALUE`` pairs; VALUE is JSON when it parses (numbers, lists), else a string."""
-    out: dict[str, Any] = {}
-    for item in items or []:
-        key, sep, raw = item.partition("=")
-        if not sep or not key:
-            raise EdgenasError(f"space option {item!r} must look like KEY=VALUE, e.g. -o blocks=4")
-        try:
-            out[key] = json.loads(raw)
-        except json.JSONDecodeError:
-            out[key] = raw
-    return out
 
 
 def open_space(name: str, options: list[str] | None = None) -> SearchSpace:
