@@ -37,7 +37,7 @@ class Cost:
     """What a network costs: ``macs`` counts conv + linear (BN folded); ``all_ops`` adds the rest.
 
     Totals are computed eagerly; the per-layer table only when asked for (search loops
-    never ask).
+    never ask). ``graph`` is None for costs summed from cached parts (no per-layer table).
     """
 
     params: int
@@ -47,10 +47,12 @@ class Cost:
     peak_sram_bytes: dict[str, int]
     peak_layer: dict[str, str]
     precision: str
-    graph: LayerGraph = field(repr=False, compare=False)
+    graph: LayerGraph | None = field(default=None, repr=False, compare=False)
 
     @cached_property
     def layers(self) -> tuple[LayerCost, ...]:
+        if self.graph is None:
+            raise EdgenasError("this cost was summed from cached parts; build the graph for per-layer costs")
         return per_layer(self.graph, self.precision)  # type: ignore[arg-type]
 
     def to_dict(self, per_layer: bool = True) -> dict:

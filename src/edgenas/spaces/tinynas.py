@@ -21,23 +21,11 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from edgenas.blocks.base import Block, Seq, graph_of
-from edgenas.cost import PEAK_METHODS, Precision, estimate
+from edgenas.cost import PEAK_METHODS, Cost, Precision, estimate
 from edgenas.errors import EdgenasError
 from edgenas.hardware.devices import DeviceProfile
 from edgenas.ops import Shape
 from edgenas.spaces.base import Arch, SearchSpace
-
-
-class ChainCost(NamedTuple):
-    """The totals of :class:`edgenas.cost.Cost`, without the layer graph."""
-
-    params: int
-    macs: int
-    all_ops: int
-    flash_bytes: int
-    peak_sram_bytes: dict[str, int]
-    peak_layer: dict[str, str]
-    precision: str
 
 
 class _UnitCost(NamedTuple):
@@ -95,7 +83,7 @@ class ChainSpace(SearchSpace):
 
     def fast_cost(
         self, values: dict[str, Any], num_classes: int = 10, precision: Precision = "int8"
-    ) -> ChainCost:
+    ) -> Cost:
         """The cost of the network of ``values`` from cached per-unit costs (no graph built)."""
         shape = self.input_shape_of(values)
         units = self.units(values, num_classes)
@@ -119,8 +107,8 @@ class ChainSpace(SearchSpace):
         for m, method in enumerate(PEAK_METHODS):
             name, inner = units[where[m]][0], seen[where[m]].layers[m]
             layers[method] = name if inner == "input" else f"{name}.{inner}"
-        return ChainCost(params, macs, all_ops, flash, dict(zip(PEAK_METHODS, peak, strict=True)), layers,
-                         precision)
+        return Cost(params, macs, all_ops, flash, dict(zip(PEAK_METHODS, peak, strict=True)), layers,
+                    precision, graph=None)
 
 
 # --- TinyNAS sub-space optimisation -----------------------------------------------------------
