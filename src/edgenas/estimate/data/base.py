@@ -63,6 +63,7 @@ class DatasetInfo:
     std: tuple[float, ...] | None = None
     augment: Augment = field(default_factory=Augment)
     test_fraction: float = 0.2  # only for sources without an official test set
+    resolution: int = 32  # suggested training input size (digits' 8x8 is too small for a CNN)
 
 
 DATASETS: dict[str, DatasetInfo] = {}
@@ -71,13 +72,14 @@ DATASETS: dict[str, DatasetInfo] = {}
 def register_dataset(
     name: str, description: str, *, needs_dir: bool = True, default_dir: str | None = None,
     mean: tuple[float, ...] | None = None, std: tuple[float, ...] | None = None,
-    augment: Augment | None = None, test_fraction: float = 0.2,
+    augment: Augment | None = None, test_fraction: float = 0.2, resolution: int = 32,
 ) -> Callable[[Loader], Loader]:
     def deco(fn: Loader) -> Loader:
         if name in DATASETS:
             raise ValueError(f"dataset {name!r} registered twice")
         DATASETS[name] = DatasetInfo(
-            name, fn, description, needs_dir, default_dir, mean, std, augment or Augment(), test_fraction
+            name, fn, description, needs_dir, default_dir, mean, std, augment or Augment(), test_fraction,
+            resolution,
         )
         return fn
 

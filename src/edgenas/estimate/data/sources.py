@@ -29,7 +29,7 @@ IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp")
 
 # --- digits ---------------------------------------------------------------------------------
 @register_dataset("digits", "scikit-learn's bundled 8x8 handwritten digits (1,797 images, 10 classes)",
-                  needs_dir=False, test_fraction=0.2)
+                  needs_dir=False, test_fraction=0.2, resolution=16)
 def load_digits(data_dir: Path | None = None, resolution: int | None = None) -> RawData:
     """Pixel values 0..16 scaled to 0..255; no official test split (a fixed 20% is held out)."""
     from sklearn.datasets import load_digits as sk_digits
@@ -102,7 +102,8 @@ def _idx_pair(directory: Path, prefix: str) -> tuple[torch.Tensor, torch.Tensor]
 
 
 @register_dataset("fashion-mnist", "Zalando's 28x28 grayscale clothing images (60,000 + 10,000, 10 classes)",
-                  default_dir="/usr/share/datasets/fashion-mnist", mean=(0.2860,), std=(0.3530,))
+                  default_dir="/usr/share/datasets/fashion-mnist", mean=(0.2860,), std=(0.3530,),
+                  resolution=28)
 def load_fashion_mnist(data_dir: Path, resolution: int | None = None) -> RawData:
     """The four standard idx files (``train-images-idx3-ubyte.gz`` ...), gzipped or not."""
     train_x, train_y = _idx_pair(data_dir, "train")
