@@ -176,7 +176,7 @@ def train_cmd(
     def report(s: EpochStats) -> None:
         if not as_json and not bar:
             val = f"  val {100 * s.val_acc:.2f}%" if s.val_acc is not None else ""
-            console.print(f"epoch {s.epoch + 1}/{config.epochs}  loss {s.train_loss:.4f}{val}  "
+            console.print(f"epoch {s.epoch + 1}/{s.epochs}  loss {s.train_loss:.4f}{val}  "
                           f"lr {s.lr:.4g}  {s.seconds:.1f} s", highlight=False)
 
     extra = {"setup": setup, "model_name": setup.get("model"), "space": setup.get("space"),

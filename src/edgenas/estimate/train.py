@@ -159,6 +159,7 @@ class TrainResult:
 @dataclass(frozen=True)
 class EpochStats:
     epoch: int  # 0-based
+    epochs: int  # planned in all (fewer than the config's under a step budget)
     train_loss: float
     val_acc: float | None
     lr: float
@@ -375,7 +376,7 @@ def _run(
                 }
                 save_checkpoint(checkpoint, saved)
             if on_epoch is not None:
-                on_epoch(EpochStats(epoch, result.train_loss[-1], val, lr, time.perf_counter() - t0))
+                on_epoch(EpochStats(epoch, epochs, result.train_loss[-1], val, lr, time.perf_counter() - t0))
             if result.stopped_early or step >= total_steps:
                 break
 
