@@ -140,7 +140,7 @@ def test_inherited_child_trains_faster_than_from_scratch():
     data = load_dataset("digits", resolution=16, channels=3)
     torch.manual_seed(0)
     parent = space.build(big, 10)
-    train(parent, data, TrainConfig(epochs=4, batch_size=64, threads=1), progress=False)
+    train(parent, data, TrainConfig(epochs=3, batch_size=64, threads=1), progress=False)
     torch.manual_seed(1)
     scratch = space.build(small, 10)
     torch.manual_seed(1)
@@ -148,9 +148,9 @@ def test_inherited_child_trains_faster_than_from_scratch():
     inherit_weights(child, parent)
     chance = evaluate(scratch, data, "val")
     recalibrate_bn(child, data.loader("train", 64))
-    assert evaluate(child, data, "val") > chance  # measured: 0.20 vs 0.10 before any training
+    assert evaluate(child, data, "val") > chance  # measured: 0.30 vs 0.10 before any training
     one_epoch = TrainConfig(epochs=1, batch_size=64, threads=1)
     inherited = train(child, data, one_epoch, progress=False)
     fresh = train(scratch, data, one_epoch, progress=False)
-    # measured: 0.84 vs 0.18 after one epoch
+    # measured: 0.78 vs 0.17 after one epoch
     assert inherited.best_val_acc > fresh.best_val_acc + 0.2, (inherited, fresh)

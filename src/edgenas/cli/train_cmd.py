@@ -42,6 +42,8 @@ def _setup(state: dict[str, Any] | None, given: dict[str, Any], space_options: l
     setup: dict[str, Any] = dict(state.get("setup", {})) if state is not None else {}
     if given["model"] and given["space"]:
         raise EdgenasError("give --model or --space with --arch, not both")
+    if given["arch"] and not given["space"]:
+        raise EdgenasError("--arch needs --space NAME, the space the arch belongs to")
     if given["space"] and not given["arch"]:
         raise EdgenasError(f"--space {given['space']} needs --arch FILE.json (an arch of that space)")
     if given["model"]:
