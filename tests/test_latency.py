@@ -264,22 +264,55 @@ def test_build_table_has_one_entry_per_distinct_layer():
 
 
 # --- predictor quality on held-out archs ------------------------------------------------------
-# Measured on this 2-core machine while other jobs ran (load ~8-10): the table ranks 16 held-out
-# archs with Spearman 0.87-0.94, about as well as a second measurement of the same archs ranks
-# the first (0.91). The bound leaves room for that noise.
-SPEARMAN_MIN = 0.7
+# Measured on this 2-core machine while other jobs ran (load 7-10): over 3 builds (16 archs each)
+# and held-out sets of 16, the table ranks archs with Spearman 0.89-0.93, as well as a second
+# measurement of the same archs ranks the first (0.91-0.95); calibrated MAPE 9-41%, as the load
+# drifts between build and check. The bounds leave room for that noise.
+SPEARMAN_MIN = 0.75
+MAPE_MAX = 60.0
 
 
 @pytest.mark.slow
 def test_table_ranks_held_out_mcunet_archs_like_measurement_does():
     from edgenas.hardware.space_latency import build_space_table, evaluate_space_table
 
-    space = get_space("mcunet", resolutions=[48, 64, 96], widths=[0.3, 0.6])
+    space = get_space("mcunet", resolutions=[48, 96, 144], widths=[0.3, 0.7])
     table = build_space_table(space, samples=16, seed=0, runs=12)
     ev = evaluate_space_table(table, space, samples=16, seed=1, runs=25)
-    assert ev.coverage > 0.8  # most held-out layers were measured; the rest use the fallback
+    assert ev.coverage > 0.7  # most held-out layers were measured; the rest use the fallback
     assert ev.spearman >= SPEARMAN_MIN, ev.summary()
-    assert ev.mape < 40, ev.summary()
+    assert ev.mape < MAPE_MAX, ev.summary()
+
+
+@pytest.mark.parametrize("space_name", ["mcunet", "mobilenet", "resnet"])
+def test_chain_latency_equals_the_graph_prediction(space_name):
+    from edgenas.hardware.space_latency import chain_latency_fn, sample_archs
+
+    space = get_space(space_name)
+    archs = sample_archs(space, 6, seed=3)
+    graphs = [space.graph(a) for a in archs]
+    rng = np.random.default_rng(0)
+    # part of the first arch's layers in the table, the rest predicted by the fallback fits
+    rows = [
+        TableEntry(key=layer_key(layer), family="pwconv" if i % 2 else "dwconv", macs=features(layer)[0],
+                   bytes=features(layer)[1], ms=float(rng.uniform(0.05, 1.0)))
+        for i, layer in enumerate(fused_layers(graphs[0])) if i % 2 == 0 or i % 3 == 0
+    ]
+    table = LatencyTable(TableFile(backend="onnxruntime", threads=1, runs=1, entries=rows, scale=1.3,
+                                   offset_ms=0.2, call_overhead_ms=0.01))
+    fast = chain_latency_fn(space, table)
+    for arch, g in zip(archs, graphs, strict=True):
+        assert fast(arch.values) == pytest.approx(table.predict(g), rel=1e-12)
+
+
+def test_build_table_calibrates_on_networks_measured_with_their_layers():
+    g = graph()
+    module = small_net().build()
+    graphs = [g, graph(shape=(3, 96, 96))]  # 9x the MACs: reliably slower, so the fitted scale is > 0
+    table = build_table(graphs, runs=3, warmup=1, modules=[module, small_net().build()])
+    assert table.meta.scale > 0 and (table.meta.scale, table.meta.offset_ms) != (1.0, 0.0)
+    with pytest.raises(EdgenasError, match="got 1 modules for 2 graphs"):
+        build_table(graphs, runs=1, modules=[module])
 
 
 # --- CLI ----------------------------------------------------------------------------------------

@@ -365,10 +365,18 @@ def distinct_layers(graphs: Iterable[LayerGraph]) -> dict[str, FusedLayer]:
 
 
 def build_table(
-    graphs: Iterable[LayerGraph], backend: str = "torch", runs: int = 20, warmup: int = 3, threads: int = 1,
+    graphs: Sequence[LayerGraph], backend: str = "torch", runs: int = 20, warmup: int = 3, threads: int = 1,
     source: str = "", progress: ProgressFn | None = None, seed: int = 0,
+    modules: Sequence[nn.Module] | None = None,
 ) -> LatencyTable:
-    """Measure every distinct fused layer of ``graphs`` in isolation (interleaved) into a table."""
+    """Measure every distinct fused layer of ``graphs`` in isolation (interleaved) into a table.
+
+    With ``modules`` (the network of each graph), the networks are measured end to end in the
+    same interleaved rounds as the layers, so both see the same machine load, and the table is
+    calibrated on them (``scale*sum + offset``).
+    """
+    if modules is not None and len(modules) != len(graphs):
+        raise EdgenasError(f"got {len(modules)} modules for {len(graphs)} graphs; give one per graph")
     layers = distinct_layers(graphs)
     measurable: list[tuple[str, FusedLayer, nn.Module]] = []
     for key, layer in layers.items():
@@ -377,12 +385,16 @@ def build_table(
             measurable.append((key, layer, module))
     if not measurable:
         raise EdgenasError("no measurable layers in the given networks; give at least one network")
-    tick = None if progress is None else (lambda done, total: progress("layers", done, total))
+    tick = None if progress is None else (lambda done, total: progress("measure", done, total))
     items = [(m, list(layer.in_shapes)) for _, layer, m in measurable]
     once = backend in CALL_OVERHEAD_ONCE
     if once:  # a one-element ReLU, measured alongside: the backend's fixed cost of a call
         items.append((nn.ReLU(), [(1, 1, 1)]))
+    nets = list(modules or [])
+    items += [(m, [g.input_shape]) for m, g in zip(nets, graphs, strict=False)]
     stats = measure_many(items, runs, warmup, threads, backend, seed, tick)
+    net_stats = stats[len(stats) - len(nets):]
+    stats = stats[: len(stats) - len(nets)]
     overhead = stats.pop().median_ms if once else 0.0
     entries = []
     for (key, layer, _), s in zip(measurable, stats, strict=True):
@@ -394,7 +406,11 @@ def build_table(
         created=datetime.now(UTC).isoformat(timespec="seconds"), source=source, entries=entries,
         call_overhead_ms=overhead,
     )
-    return LatencyTable(meta)
+    table = LatencyTable(meta)
+    if not nets:
+        return table
+    raw = [table.raw_sum(g) for g in graphs]
+    return table.with_calibration(*fit_calibration(raw, [s.median_ms for s in net_stats]))
 
 
 def fit_calibration(raw_ms: Sequence[float], measured_ms: Sequence[float]) -> tuple[float, float]:
@@ -406,17 +422,3 @@ def fit_calibration(raw_ms: Sequence[float], measured_ms: Sequence[float]) -> tu
     if not (math.isfinite(scale) and scale > 0):
         return 1.0, 0.0
     return float(scale), float(offset)
-
-
-def measure_graph_modules(
-    modules: Sequence[nn.Module], graphs: Sequence[LayerGraph], backend: str, runs: int, warmup: int,
-    threads: int, progress: ProgressFn | None = None, phase: str = "networks", seed: int = 0,
-) -> list[float]:
-    """Median end-to-end latency (ms) of each module on its graph's input, measured interleaved."""
-    tick = None if progress is None else (lambda done, total: progress(phase, done, total))
-    stats = measure_many(
-        [(m, [g.input_shape]) for m, g in zip(modules, graphs, strict=True)], runs, warmup, threads, backend,
-        seed, tick,
-    )
-    return [s.median_ms for s in stats]
-

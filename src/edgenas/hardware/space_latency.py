@@ -9,14 +9,18 @@ order archs, MAPE whether it can trust it against an absolute ``max_latency_ms``
 
 from __future__ import annotations
 
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 from scipy import stats
 
+from edgenas.blocks.base import graph_of
 from edgenas.hardware.latency import measure_many
-from edgenas.hardware.lut import LatencyTable, ProgressFn, build_table, fit_calibration, measure_graph_modules
+from edgenas.hardware.lut import LatencyTable, ProgressFn, build_table
 from edgenas.ops.graph import LayerGraph
+from edgenas.ops.specs import Shape
 from edgenas.spaces.base import Arch, SearchSpace
 
 
@@ -37,18 +41,17 @@ def build_space_table(
     warmup: int = 3, threads: int = 1, num_classes: int = 10, calibrate: bool = True,
     progress: ProgressFn | None = None,
 ) -> LatencyTable:
-    """A table of every distinct layer of ``samples`` archs of ``space``, calibrated on them."""
+    """A table of every distinct layer of ``samples`` archs of ``space``, calibrated on them.
+
+    The archs themselves are measured in the same interleaved rounds as their layers.
+    """
     archs = sample_archs(space, samples, seed)
     graphs = [space.graph(a, num_classes) for a in archs]
-    table = build_table(
+    modules = [space.build(a, num_classes) for a in archs] if calibrate else None
+    return build_table(
         graphs, backend, runs, warmup, threads, source=f"{space.name} x{len(archs)} seed {seed}",
-        progress=progress, seed=seed,
+        progress=progress, seed=seed, modules=modules,
     )
-    if not calibrate:
-        return table
-    modules = [space.build(a, num_classes) for a in archs]
-    measured = measure_graph_modules(modules, graphs, backend, runs, warmup, threads, progress, seed=seed)
-    return table.with_calibration(*fit_calibration([table.raw_sum(g) for g in graphs], measured))
 
 
 @dataclass(frozen=True)
@@ -144,3 +147,38 @@ def evaluate_space_table(
     modules = [space.build(a, num_classes) for a in archs]
     names = [space.to_string(a) for a in archs]
     return evaluate_graphs(table, names, graphs, modules, runs, warmup, progress, seed)
+
+
+def chain_latency_fn(
+    space: SearchSpace, table: LatencyTable, num_classes: int = 10
+) -> Callable[[dict[str, Any]], float]:
+    """values -> predicted ms without building the network's graph, for chain spaces.
+
+    A chain space's network is a sequence of units and no fused layer crosses a unit boundary,
+    so its raw latency is the sum of its units' (each cached by unit key and input shape),
+    with a once-per-network call overhead counted once. Other spaces build the graph.
+    """
+    from edgenas.spaces.tinynas import ChainSpace
+
+    meta = table.meta
+    if not isinstance(space, ChainSpace):
+        return lambda values: table.predict(space.graph(space.make(values), num_classes))
+    over = meta.call_overhead_ms
+    cache: dict[tuple, tuple[float, Shape]] = {}
+
+    def unit(key: Hashable, shape: Shape) -> tuple[float, Shape]:
+        found = cache.get((key, shape))
+        if found is None:
+            graph = graph_of(space.unit_block(key), shape)
+            found = cache[(key, shape)] = (table.raw_sum(graph) - over, graph.shape(graph.output))
+        return found
+
+    def predict(values: dict[str, Any]) -> float:
+        shape = space.input_shape_of(values)
+        total = over
+        for _, key in space.units(values, num_classes):
+            ms, shape = unit(key, shape)
+            total += ms
+        return meta.scale * total + meta.offset_ms
+
+    return predict
