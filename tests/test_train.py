@@ -215,6 +215,8 @@ def test_cli_train_space_arch_saves_checkpoint_and_resumes(cli, tmp_path):
     assert code == 0, err
     assert "epoch 3/3" in out and "epoch 1/3" not in out
     assert load_checkpoint(ckpt)["epoch"] == 2
+    code, _, err = cli("train", "--resume", str(ckpt), "--epochs", "4", "--optimizer", "adamw")
+    assert code == 2 and "holds sgd optimizer state" in err and "resume with --optimizer sgd" in err
 
 
 def test_cli_train_registered_model_json(cli, tmp_path):

@@ -311,8 +311,17 @@ def _run(
     first_epoch = 0
     if state is not None:
         load_model_state(model, state, resume or "checkpoint")
-        optimizer.load_state_dict(state["optimizer"])
-        scheduler.load_state_dict(state["scheduler"])
+        saved_with = state.get("config", {}).get("optimizer")
+        try:
+            if saved_with != config.optimizer:
+                raise ValueError
+            optimizer.load_state_dict(state["optimizer"])
+            scheduler.load_state_dict(state["scheduler"])
+        except (ValueError, KeyError):
+            raise EdgenasError(
+                f"checkpoint {resume} holds {saved_with} optimizer state that does not fit this "
+                f"{config.optimizer} run; resume with --optimizer {saved_with}"
+            ) from None
         first_epoch = int(state["epoch"]) + 1
         hist = state.get("result", {})
         result = TrainResult(**{k: v for k, v in hist.items() if k in {f.name for f in fields(TrainResult)}})
