@@ -77,6 +77,8 @@ def measure(
     resolution = resolution or model_entry(model).resolution
     graph = model_graph(model, resolution, num_classes, width)
     lut = LatencyTable.load(table) if table is not None else None
+    if lut is not None and (lut.backend, lut.threads) != (backend, threads):
+        err_console.print(f"note: the table was measured with {lut.backend}, {lut.threads} thread(s)")
     stats = measure_latency(model_spec(model, num_classes, width).build(), graph.input_shape, runs, warmup,
                             threads, backend)
     out = {"model": model, "resolution": resolution, "macs": estimate(graph).macs, **stats.to_dict()}
@@ -139,7 +141,11 @@ def table_build(
     t.add_row("measured from", table.meta.source)
     t.add_row("backend", f"{backend}, {threads} thread{'s' if threads > 1 else ''}")
     t.add_row("layers (entries)", fmt_int(len(table)))
-    t.add_row("calibration", f"{table.meta.scale:.3f} x sum + {table.meta.offset_ms:.3f} ms")
+    offset = table.meta.offset_ms
+    sign = "-" if offset < 0 else "+"
+    t.add_row("calibration", f"{table.meta.scale:.3f} x sum {sign} {abs(offset):.3f} ms")
+    if table.meta.call_overhead_ms:
+        t.add_row("per-call overhead", f"{table.meta.call_overhead_ms:.4f} ms, counted once per network")
     t.add_row("took", f"{time.perf_counter() - start:.1f} s")
     console.print(t)
     fits = Table(title="fallback for missing layers: ms = a*MMACs + b*MB + c", title_justify="left")
