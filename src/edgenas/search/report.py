@@ -52,9 +52,10 @@ def _plot(path: Path, done: list[Trial], objective: Objective, constraints: Cons
     import matplotlib.pyplot as plt
 
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.2), constrained_layout=True)
-    panels = [("macs", "MACs (millions)", 1e6, constraints.max_macs),
-              ("peak_sram_bytes", "peak SRAM, int8 (kB)", 1024, constraints.max_peak_sram_bytes)]
-    for ax, (metric, label, scale, limit) in zip(axes, panels, strict=True):
+    panels = [("macs", "MACs (millions)", 1e6, constraints.max_macs, "MACs limit"),
+              ("peak_sram_bytes", "peak SRAM, int8 (kB)", 1024, constraints.max_peak_sram_bytes,
+               f"{device} SRAM")]
+    for ax, (metric, label, scale, limit, limit_label) in zip(axes, panels, strict=True):
         x = np.array([t.values[metric] for t in done]) / scale  # type: ignore[index]
         y = np.array([t.values[objective.name] for t in done])  # type: ignore[index]
         front = pareto_trials(done, [objective, Objective(metric, "min")])
@@ -68,7 +69,7 @@ def _plot(path: Path, done: list[Trial], objective: Objective, constraints: Cons
             ax.scatter([best.values[metric] / scale], [best.values[objective.name]],  # type: ignore[index]
                        marker="*", s=220, color="gold", edgecolor="black", zorder=4, label="best")
         if limit is not None:
-            ax.axvline(limit / scale, ls="--", color="tab:blue", label=f"{device} limit")
+            ax.axvline(limit / scale, ls="--", color="tab:blue", label=limit_label)
         ax.set_xlabel(label)
         ax.set_ylabel(objective.name.replace("_", " "))
         ax.grid(alpha=0.3)
