@@ -185,3 +185,27 @@ def test_ray_executor_runs_the_search_on_a_local_cluster(tmp_path, monkeypatch):
         assert str(__import__("os").getpid()) not in ray_pids  # evaluated in Ray workers
     finally:
         ray.shutdown()
+
+
+def synthetic_latency_table():
+    """A table with no exact entries: every layer falls back to ms = MACs / 1e5 (fitted exactly)."""
+    from edgenas.hardware.lut import LatencyTable, TableEntry, TableFile
+
+    entries = [TableEntry(key=f"k{i}", family="conv", macs=m, bytes=b, ms=m / 1e5)
+               for i, (m, b) in enumerate([(10**5, 10), (4 * 10**5, 500), (9 * 10**5, 90), (2 * 10**6, 7)])]
+    return LatencyTable(TableFile(backend="torch", threads=1, runs=1, entries=entries))
+
+
+def test_latency_constraint_uses_the_table_prediction(tmp_path):
+    from edgenas.hardware.lut import predict_latency_ms
+
+    space, table = ToySpace(), synthetic_latency_table()
+    predicted = {a.id: predict_latency_ms(space.cost(a).graph, table) for a in space.enumerate()}
+    bound = float(sorted(predicted.values())[len(predicted) // 2])
+    r = runner(tmp_path, budget=8, constraints=Constraints(max_latency_ms=bound, latency_table=table))
+    r.run()
+    assert all(predicted[t.arch.id] <= bound for t in r.journal.trials("done"))
+    rejected = r.journal.trials("infeasible")
+    assert rejected and all(predicted[t.arch.id] > bound and "latency_ms" in t.error for t in rejected)
+    with pytest.raises(EdgenasError, match="needs --latency-table"):
+        Constraints(max_latency_ms=5.0)

@@ -26,13 +26,20 @@ def parse_objective(text: str) -> Objective:
 
 
 def device_constraints(device: str | None, sram_kb: float | None, flash_kb: float | None,
-                       max_macs: int | None, max_params: int | None) -> tuple[Constraints, str]:
+                       max_macs: int | None, max_params: int | None, max_latency_ms: float | None,
+                       latency_table: str | None) -> tuple[Constraints, str]:
     from edgenas.hardware.devices import device_from_args
 
     dev = device_from_args(device, sram_kb, flash_kb)
+    table = None
+    if latency_table is not None:
+        from edgenas.hardware.lut import LatencyTable
+
+        table = LatencyTable.load(latency_table)
     constraints = Constraints(
         max_params=max_params, max_macs=max_macs,
         max_flash_bytes=dev.flash_bytes, max_peak_sram_bytes=dev.sram_bytes,
+        max_latency_ms=max_latency_ms, latency_table=table,
     )
     return constraints, dev.name
 
@@ -49,6 +56,12 @@ def search(
     flash: Annotated[float | None, typer.Option(help="flash limit in kB (overrides the device's)")] = None,
     max_macs: Annotated[int | None, typer.Option(help="MACs limit")] = None,
     max_params: Annotated[int | None, typer.Option(help="parameter limit")] = None,
+    max_latency_ms: Annotated[
+        float | None, typer.Option(help="latency limit, predicted by --latency-table")
+    ] = None,
+    latency_table: Annotated[
+        str | None, typer.Option(help="latency lookup table (edgenas latency table build)")
+    ] = None,
     dataset: Annotated[str, typer.Option(help="dataset for --estimator train")] = "digits",
     data_dir: Annotated[str | None, typer.Option(help="directory of the dataset files")] = None,
     data: Annotated[str | None, typer.Option(help="table file for --estimator tabular (NB201 CSV)")] = None,
@@ -85,7 +98,9 @@ def search(
     from edgenas.estimate.data import load_dataset
     from edgenas.search.report import write_report
 
-    constraints, device_name = device_constraints(device, sram, flash, max_macs, max_params)
+    constraints, device_name = device_constraints(
+        device, sram, flash, max_macs, max_params, max_latency_ms, latency_table
+    )
     strategy = STRATEGY_ALIASES.get(strategy, strategy)
     num_classes = 10
     if estimator == "train":

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -44,7 +44,7 @@ class SearchConfig:
             "space": self.space, "space_options": self.space_options, "strategy": self.strategy,
             "strategy_options": self.strategy_options, "seed": self.seed,
             "objectives": [[o.name, o.goal] for o in objectives],
-            "constraints": asdict(self.constraints), "estimator": self.estimator,
+            "constraints": self.constraints.bounds(), "estimator": self.estimator,
             "estimator_options": {k: v for k, v in self.estimator_options.items() if k != "weights_dir"},
             "num_classes": self.num_classes,
         }
