@@ -274,3 +274,23 @@ def test_cli_errors_are_one_line_naming_the_file(cli, tmp_path):
     assert "-o KEY=VALUE" in _one_line_error(cli, "--run", str(bare))
     assert "--dataset" in _one_line_error(cli, "--run", str(run), "--int8")
     assert "--calibration" in _one_line_error(cli, "--run", str(run), "--int8", "--calibration", "0")
+
+
+def test_cli_takes_an_edgenas_train_checkpoint_without_a_run_dir(cli, tmp_path):
+    from edgenas.estimate.train import save_checkpoint
+
+    space = get_space("mcunet", **SMALL)
+    arch = space.make({d.name: d.options[0] for d in space.dims()})
+    torch.manual_seed(0)
+    model = randomise_bn(space.build(arch, 7))  # 7 classes: read from the classifier's shape
+    run = write_run(tmp_path / "run", space, arch, model)
+    save_checkpoint(tmp_path / "ckpt.pt", {"model": {}, "best_model": model.state_dict()})
+    out_file = tmp_path / "deploy" / "net.onnx"
+    code, out, err = cli("export", "--arch", str(run / "best_arch.json"),
+                         "--weights", str(tmp_path / "ckpt.pt"), "--out", str(out_file), "--json")
+    assert code == 0, err
+    result = json.loads(out)
+    assert result["onnx"]["output_shape"] == [7] and result["onnx"]["max_abs_diff"] < 1e-4
+    x = np.random.default_rng(0).standard_normal((1, 3, 16, 16)).astype(np.float32)
+    got = ort_session(out_file).run(None, {"input": x})[0]
+    assert np.abs(got - torch_outputs(model, x)).max() < 1e-4

@@ -166,7 +166,8 @@ def _columns(onnx_report: OnnxReport, fp32_bytes: WeightBytes, quant: QuantRepor
         "weights + biases in file": fmt_int(fp32_bytes.weights + fp32_bytes.biases),
         "analytic flash (edgenas cost)": fmt_int(flash["fp32"]),
         "test accuracy (onnxruntime)": _pct(quant.fp32_accuracy if quant else fp32_accuracy),
-        "max |torch - onnxruntime|": f"{onnx_report.max_abs_diff:.2e} ({onnx_report.check_inputs} inputs)",
+        "max |torch - onnxruntime|": f"{onnx_report.max_abs_diff:.2e} on logits up to "
+                                     f"{onnx_report.output_scale:.3g} ({onnx_report.check_inputs} inputs)",
     }
     if quant is None:
         return {"fp32": fp32}
