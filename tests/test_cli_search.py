@@ -37,6 +37,7 @@ def test_search_writes_journal_front_best_arch_and_plot(cli, tmp_path):
     assert len(done) == 60
     best = json.loads((tmp_path / "out" / "best_arch.json").read_text())
     assert best["metrics"]["val_accuracy"] == max(float(r["val_accuracy"]) for r in done)
+    assert best["space_options"] == {} and best["num_classes"] == 10
     arch = get_space("nb201").parse(json.dumps(best))
     assert get_space("nb201").to_string(arch) == best["string"]
     front = list(csv.DictReader((tmp_path / "out" / "pareto.csv").open()))

@@ -99,9 +99,13 @@ def write_report(journal: Journal, objectives: list[Objective], out: str | Path,
         _plot(files["plot"], done, objective, constraints, device, best)
     if best is not None:
         files["best arch"] = out / "best_arch.json"
+        meta = journal.meta()  # what it takes to rebuild, retrain or export the network
+        estimator = meta.get("estimator_options", {})
         files["best arch"].write_text(json.dumps({
             "space": best.arch.space, "values": best.arch.values, "string": best.arch_str,
             "arch_id": best.arch.id, "trial": best.id, "cost": best.cost, "metrics": best.metrics,
+            "space_options": meta.get("space_options", {}), "num_classes": meta.get("num_classes"),
+            "dataset": estimator.get("dataset"), "data_dir": estimator.get("data_dir"),
         }, indent=2) + "\n")
         weights = out / "weights" / f"{best.arch.id}.pt"
         if weights.exists():
