@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 import warnings
 
 import numpy as np
@@ -13,9 +12,11 @@ from edgenas.cost.profiler import profile_module
 from edgenas.spaces import get_space, list_spaces
 
 SPACES = list_spaces()
-N_COST_CHECKS = 50  # archs per space, as issue 4 asks...
-MIN_COST_CHECKS = 20  # ...unless a space's networks are so big that 50 would cost more than
-CPU_BUDGET_S = 6.0  # this much CPU time (keeps the whole test near a minute on 2 cores)
+N_COST_CHECKS = 50  # archs per space, as issue 4 asks
+# Cell spaces repeat one cell many times; fewer repeats check the same cell code at a third of
+# the cost (the default depths are checked on a few archs too).
+SHALLOW = {"darts": {"layers": 5}, "nasnet": {"layers": 2}, "nb201": {"cells_per_stage": 2}}
+N_DEFAULT_DEPTH = 3
 
 
 def build_cheaply(space, arch, num_classes=10):
@@ -88,18 +89,18 @@ def test_size_is_exact_where_enumerable(name):
 @pytest.mark.parametrize("name", SPACES)
 def test_analytic_cost_equals_module_profiler_on_random_archs(name):
     warnings.filterwarnings("ignore")
-    space = get_space(name)
-    start = time.process_time()
-    for i, arch in enumerate(archs(space, N_COST_CHECKS, seed=4)):
-        if i >= MIN_COST_CHECKS and time.process_time() - start > CPU_BUDGET_S:
-            break
-        analytic = space.cost(arch, num_classes=10)
-        module = build_cheaply(space, arch)
-        traced = profile_module(module, space.input_shape(arch))
-        label = space.to_string(arch)
-        assert analytic.params == sum(p.numel() for p in module.parameters()), label
-        assert (analytic.params, analytic.macs, analytic.all_ops, analytic.flash_bytes) == (
-            traced.params, traced.macs, traced.all_ops, traced.flash_bytes,
-        ), label
-        assert analytic.peak_sram_bytes == traced.peak_sram_bytes, label
-        assert set(analytic.peak_sram_bytes) == {"mcunet", "liveness"}
+    checks = [(get_space(name, **SHALLOW.get(name, {})), N_COST_CHECKS)]
+    if name in SHALLOW:
+        checks.append((get_space(name), N_DEFAULT_DEPTH))
+    for space, n in checks:
+        for arch in archs(space, n, seed=4):
+            analytic = space.cost(arch, num_classes=10)
+            module = build_cheaply(space, arch)
+            traced = profile_module(module, space.input_shape(arch))
+            label = space.to_string(arch)
+            assert analytic.params == sum(p.numel() for p in module.parameters()), label
+            assert (analytic.params, analytic.macs, analytic.all_ops, analytic.flash_bytes) == (
+                traced.params, traced.macs, traced.all_ops, traced.flash_bytes,
+            ), label
+            assert analytic.peak_sram_bytes == traced.peak_sram_bytes, label
+            assert set(analytic.peak_sram_bytes) == {"mcunet", "liveness"}
