@@ -22,7 +22,7 @@ class RegularizedEvolution(Strategy):
         objectives: Sequence[Objective],
         seed: int = 0,
         *,
-        population: int = 20,
+        population: int = 15,
         sample: int = 5,
     ):
         super().__init__(space, objectives, seed)

@@ -3,8 +3,11 @@
 After ``init`` random archs, an ensemble of small MLPs is fitted on the one-hot encodings of
 every told arch; mutations of the best told archs (plus a few random archs) are scored by an
 acquisition function of the ensemble's mean and spread, and the best ``batch`` new ones are
-asked before the ensemble is refitted. The ensemble is in this module (a batched torch MLP,
-one bootstrap resample per member) so that it stays cheap enough to refit every few asks.
+asked before the ensemble is refitted. The default ensemble is in this module (a batched
+torch MLP, one bootstrap resample per member, warm-started between fits) so that it stays
+cheap enough to refit every few asks; ``predictor="gbm_ensemble"`` (or any ensemble of
+:mod:`edgenas.estimate.predictors`) swaps in another, and ``encoding`` picks a registered
+encoding of that module (e.g. ``nb201``) instead of the space's one-hot.
 """
 
 from __future__ import annotations
@@ -97,6 +100,8 @@ class PredictorGuided(Strategy):
         members: int = 5,
         epochs: int = 100,
         refit_epochs: int = 30,
+        predictor: str | None = None,
+        encoding: str = "onehot",
     ):
         super().__init__(space, objectives, seed)
         if acquisition not in ("ucb", "ei", "its", "mean"):
@@ -107,6 +112,16 @@ class PredictorGuided(Strategy):
         self.init, self.batch, self.n_candidates, self.n_parents = init, batch, candidates, parents
         self.random_fraction, self.acquisition, self.kappa = random_fraction, acquisition, kappa
         self.model = MLPEnsemble(members=members, epochs=epochs, refit_epochs=refit_epochs)
+        self.predictor, self.encoding = predictor, encoding
+        if predictor is not None or encoding != "onehot":
+            from edgenas.estimate import predictors
+
+            if encoding not in predictors.ENCODINGS:
+                raise EdgenasError(f"unknown encoding {encoding!r}; known: {', '.join(predictors.ENCODINGS)}")
+            if predictor is not None and predictor not in predictors.PREDICTORS:
+                raise EdgenasError(
+                    f"unknown predictor {predictor!r}; known: {', '.join(predictors.list_predictors())}"
+                )
         self._queue: list[Arch] = []
         self._asks = 0
 
@@ -145,14 +160,30 @@ class PredictorGuided(Strategy):
                 out.setdefault(arch.key(), arch)
         return list(out.values())
 
+    def _encode(self, archs: list[Arch]) -> np.ndarray:
+        if self.encoding == "onehot":
+            return np.stack([self.space.encode(a) for a in archs])
+        from edgenas.estimate.predictors import encode
+
+        return encode(self.space, archs, self.encoding)
+
+    def _fit_predict(self, x: np.ndarray, y: np.ndarray, xc: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        if self.predictor is None:
+            self.model.fit(x, y, self.rng)
+            return self.model.predict(xc)
+        from edgenas.estimate.predictors import make_predictor
+
+        model = make_predictor(self.predictor, seed=self.child_seed()).fit(x, y)
+        if not model.has_std:
+            raise EdgenasError(f"predictor {self.predictor} gives no uncertainty; use an ensemble predictor")
+        return model.predict(xc, return_std=True)
+
     def _propose(self, told: list[tuple[Arch, float]]) -> list[Arch]:
-        x = np.stack([self.space.encode(a) for a, _ in told])
-        y = np.array([s for _, s in told])
-        self.model.fit(x, y, self.rng)
         cands = self._candidates(told)
         if not cands:
             return []
-        mean, std = self.model.predict(np.stack([self.space.encode(a) for a in cands]))
+        y = np.array([s for _, s in told])
+        mean, std = self._fit_predict(self._encode([a for a, _ in told]), y, self._encode(cands))
         order = np.argsort(-self._acquire(mean, std, float(y.max())), kind="stable")
         return [cands[int(i)] for i in order[: self.batch]]
 

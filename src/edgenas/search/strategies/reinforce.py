@@ -2,15 +2,21 @@
 
 The controller emits each dim's choice in order, feeding the embedding of the previous
 choice back in (ENAS-style: logits squashed by ``tanh_constant * tanh``). Each tell is one
-policy-gradient step on ``(reward - baseline) * log p(arch)``, with an exponential moving
-average baseline, rewards scaled by a running standard deviation, and an optional entropy
-bonus. All weights and samples come from a torch Generator seeded from ``seed``.
+policy-gradient step (or every ``batch`` tells, one step on their mean) on
+``(reward - baseline) * log p(arch)``, with an exponential moving
+average baseline and an optional entropy bonus. The reward is, by default, the arch's
+quantile among the archs told so far (``reward="rank"``): insensitive to the metric's unit and
+to outliers such as NB201's disconnected cells at 10 %; ``reward="scaled"`` uses the raw
+metric divided by a running standard deviation of the advantage instead.
+All weights and samples come from a torch Generator seeded from ``seed``.
 """
 
 from __future__ import annotations
 
+import bisect
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from typing import Literal
 
 import numpy as np
 import torch
@@ -87,12 +93,20 @@ class Reinforce(Strategy):
         baseline_decay: float = 0.9,
         entropy_weight: float = 0.0,
         tanh_constant: float = 2.5,
+        reward: Literal["rank", "scaled"] = "rank",
+        batch: int = 10,
     ):
         super().__init__(space, objectives, seed)
         if hidden < 1 or lr <= 0 or not 0 <= baseline_decay < 1 or entropy_weight < 0:
             raise EdgenasError(
                 "reinforce needs hidden >= 1, lr > 0, 0 <= baseline_decay < 1, entropy_weight >= 0"
             )
+        if reward not in ("rank", "scaled"):
+            raise EdgenasError(f"unknown reward {reward!r}; choose rank or scaled")
+        self.reward = reward
+        self.batch = max(1, batch)
+        self._pending_grads: list[tuple[list[int], float]] = []  # (choices, advantage) not yet applied
+        self._sorted_scores: list[float] = []
         self.dims = list(space.dims())
         self.generator = torch.Generator().manual_seed(self.seed)
         sizes = [len(d.options) for d in self.dims]
@@ -111,39 +125,65 @@ class Reinforce(Strategy):
         return self.space.make(values), choices
 
     def ask(self) -> Arch:
-        sampled: dict[str, list[int]] = {}
-
-        def propose() -> Arch:
+        """A controller sample; a sample already told teaches the controller its known reward
+        (no query spent) and another is drawn; after ``max_retries`` a random new arch."""
+        for _ in range(self.max_retries):
             arch, choices = self._sample()
-            sampled[arch.key()] = choices
-            return arch
-
-        arch = self.fresh(propose)
-        choices = sampled.get(arch.key(), [d.index(arch.values[d.name]) for d in self.dims])
+            key = arch.key()
+            if self.is_new(arch) or not self._space_left():
+                break
+            if key in self.seen:
+                self._learn(choices, self.score(self.seen[key]), new=False)
+        else:
+            arch = self.fresh(lambda: self.space.sample(self.rng))
+            choices = [d.index(arch.values[d.name]) for d in self.dims]
         self._choices.setdefault(arch.key(), []).append(choices)
         return self._asked(arch)
 
     def tell(self, arch: Arch, values: dict[str, float] | None) -> None:
-        reward = self._record(arch, values)
+        score = self._record(arch, values)
         queue = self._choices.get(arch.key())
         choices = queue.pop(0) if queue else [d.index(arch.values[d.name]) for d in self.dims]
         if queue == []:
             del self._choices[arch.key()]
-        if reward is None:
-            return
+        self._learn(choices, score, new=True)
+
+    def _rank(self, score: float, new: bool) -> float:
+        """Quantile of ``score`` among the successful tells so far, itself included (ties: mid)."""
+        if new:
+            bisect.insort(self._sorted_scores, score)
+        lo = bisect.bisect_left(self._sorted_scores, score)
+        hi = bisect.bisect_right(self._sorted_scores, score)
+        return (lo + hi) / 2 / len(self._sorted_scores)
+
+    def _learn(self, choices: list[int], score: float | None, new: bool) -> None:
+        """One policy-gradient step; a failed arch gets the worst reward (rank 0) in rank mode."""
+        if score is None:
+            if self.reward == "scaled" or self.baseline is None:
+                return
+            reward = 0.0
+        else:
+            reward = self._rank(score, new) if self.reward == "rank" else score
         if self.baseline is None:
             self.baseline = reward
             return
         advantage = reward - self.baseline
-        self.scale = abs(advantage) if self.scale is None else float(
-            np.sqrt(self.baseline_decay * self.scale**2 + (1 - self.baseline_decay) * advantage**2)
-        )
         self.baseline = self.baseline_decay * self.baseline + (1 - self.baseline_decay) * reward
-        if self.scale == 0:
+        if self.reward == "scaled":
+            self.scale = abs(advantage) if self.scale is None else float(
+                np.sqrt(self.baseline_decay * self.scale**2 + (1 - self.baseline_decay) * advantage**2)
+            )
+            if self.scale == 0:
+                return
+            advantage /= self.scale
+        self._pending_grads.append((choices, advantage))
+        if len(self._pending_grads) < self.batch:
             return
         with single_thread():
-            _, log_p, entropy = self.controller(choices)
-            loss = -(advantage / self.scale) * log_p - self.entropy_weight * entropy
             self.optimizer.zero_grad()
-            loss.backward()
+            for choices_i, advantage_i in self._pending_grads:
+                _, log_p, entropy = self.controller(choices_i)
+                loss = (-advantage_i * log_p - self.entropy_weight * entropy) / len(self._pending_grads)
+                loss.backward()
             self.optimizer.step()
+        self._pending_grads = []
