@@ -91,3 +91,24 @@ def test_cdf_plot_is_a_png_with_one_curve_per_top_subspace(tmp_path):
     # matplotlib's first three line colours (tab:blue, tab:orange, tab:green) are drawn
     assert {(31, 119, 180), (255, 127, 14), (44, 160, 44)} <= colours
     assert (214, 39, 40) not in colours  # no fourth curve (tab:red)
+
+
+def test_subspaces_where_few_models_fit_rank_after_the_rest():
+    from edgenas.hardware.devices import get_device
+    from edgenas.spaces import get_space
+    from edgenas.spaces.tinynas import optimize_space
+
+    space = get_space("mcunet", widths=[0.4, 0.8], resolutions=[112, 128, 176])
+    device = get_device("stm32f746")
+    plain = optimize_space(space, device, samples=80, min_fit=0.0)
+    guarded = optimize_space(space, device, samples=80, min_fit=0.1)
+    assert [r.label for r in plain] == [
+        r.label for r in sorted(plain, key=lambda r: (-r.mean_macs, -r.fraction, r.width, r.resolution))
+    ]
+    ok = [r for r in guarded if r.fraction >= 0.1]
+    macs = [r.mean_macs for r in guarded[: len(ok)]]
+    assert ok and macs == sorted(macs, reverse=True)
+    assert all(r.fraction >= 0.1 for r in guarded[: len(ok)])
+    assert plain[0].fraction < 0.1 and guarded[0].label != plain[0].label  # the guard matters here
+    assert all(r.fraction < 0.1 for r in guarded[len(ok):])
+    assert {r.label for r in plain} == {r.label for r in guarded}

@@ -161,6 +161,9 @@ def optimize_cmd(
     seed: Annotated[int, typer.Option(help="random seed")] = 0,
     num_classes: Annotated[int, typer.Option(help="classifier outputs (1000: ImageNet, as MCUNet)")] = 1000,
     method: Annotated[str, typer.Option(help="peak SRAM method: mcunet or liveness")] = "mcunet",
+    min_fit: Annotated[
+        float, typer.Option(help="sub-spaces where fewer models fit rank last (0: MCUNet's plain rule)")
+    ] = 0.1,
     plot: Annotated[
         Path | None, typer.Option(help="write the MACs CDF of the top sub-spaces to this PNG")
     ] = None,
@@ -189,6 +192,7 @@ def optimize_cmd(
         results = optimize_space(
             space, target, samples, seed, num_classes, method,
             on_subspace=lambda r: progress.update(task, advance=1, description=r.label),
+            min_fit=min_fit,
         )
     if plot is not None:
         plot_cdf(results, plot, target, top)

@@ -194,8 +194,12 @@ def optimize_space(
     num_classes: int = 1000,
     method: str = "mcunet",
     on_subspace: Callable[[SubspaceResult], None] | None = None,
+    min_fit: float = 0.1,
 ) -> list[SubspaceResult]:
     """Rank every (width, resolution) sub-space by the mean MACs of its models that fit ``device``.
+
+    Sub-spaces where fewer than ``min_fit`` of the models fit rank after all others: a search
+    there would mostly draw models it must reject (``min_fit=0`` is MCUNet's plain rule).
 
     Each sub-space draws its ``samples`` models from its own generator seeded by
     (``seed``, width index, resolution index), so the same models are judged whatever the
@@ -209,6 +213,8 @@ def optimize_space(
         )
     if samples < 1:
         raise EdgenasError(f"--samples must be at least 1, got {samples}")
+    if not 0 <= min_fit <= 1:
+        raise EdgenasError(f"--min-fit must be a fraction in [0, 1], got {min_fit}")
     if method not in ("mcunet", "liveness"):
         raise EdgenasError(f"unknown peak SRAM method {method!r}; use mcunet or liveness")
     cost = cost_function(space, num_classes)
@@ -226,7 +232,9 @@ def optimize_space(
             results.append(result)
             if on_subspace is not None:
                 on_subspace(result)
-    order = sorted(results, key=lambda r: (-r.mean_macs, -r.fraction, r.width, r.resolution))
+    order = sorted(
+        results, key=lambda r: (r.fraction < min_fit, -r.mean_macs, -r.fraction, r.width, r.resolution)
+    )
     return [dataclasses.replace(r, rank=i + 1) for i, r in enumerate(order)]
 
 
