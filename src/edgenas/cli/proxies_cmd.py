@@ -49,7 +49,7 @@ def eval_cmd(
     dataset: Annotated[str, typer.Option(help="cifar10, cifar100 or ImageNet16-120")] = "cifar10",
     seed: Annotated[int, typer.Option(help="seed of the weights, the batch and the subset")] = 0,
     batch_data: Annotated[
-        str, typer.Option(help="images for the data proxies: digits, fashion-mnist or gaussian")
+        str, typer.Option(help="images for the data proxies: a dataset name or gaussian")
     ] = "digits",
     batch_size: Annotated[int, typer.Option(help="images in the proxy batch")] = 64,
     as_json: Annotated[bool, typer.Option("--json", help="print JSON instead of a table")] = False,

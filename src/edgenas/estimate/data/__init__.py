@@ -15,6 +15,7 @@ from edgenas.estimate.data.base import (
     list_datasets,
     load_dataset,
     register_dataset,
+    resolve_dir,
     stratified_split,
 )
 from edgenas.estimate.data.loader import BatchIterator
@@ -22,5 +23,6 @@ from edgenas.estimate.data.sources import read_cifar_batch, read_idx
 
 __all__ = [
     "DATASETS", "Augment", "BatchIterator", "Dataset", "DatasetInfo", "RawData", "Split", "dataset_info",
-    "list_datasets", "load_dataset", "read_cifar_batch", "read_idx", "register_dataset", "stratified_split",
+    "list_datasets", "load_dataset", "read_cifar_batch", "read_idx", "register_dataset", "resolve_dir",
+    "stratified_split",
 ]

@@ -228,7 +228,7 @@ def load_dataset(
         raise EdgenasError(f"val fraction must be in [0, 1), got {val_fraction}")
     if resolution is not None and resolution <= 0:
         raise EdgenasError(f"resolution must be > 0, got {resolution}")
-    directory = _resolve_dir(info, data_dir)
+    directory = resolve_dir(info, data_dir)
     raw = info.loader(directory, resolution)
     train_x, train_y, test_x, test_y = raw.train_x, raw.train_y, raw.test_x, raw.test_y
     if test_x is None or test_y is None:
@@ -265,7 +265,7 @@ def load_dataset(
     )
 
 
-def _resolve_dir(info: DatasetInfo, data_dir: str | Path | None) -> Path | None:
+def resolve_dir(info: DatasetInfo, data_dir: str | Path | None) -> Path | None:
     if not info.needs_dir:
         return None if data_dir is None else Path(data_dir)
     if data_dir is None:

@@ -16,9 +16,9 @@ from edgenas.estimate.proxies.base import (
     parse_proxy_names,
     register_proxy,
 )
-from edgenas.estimate.proxies.data import DATA_SOURCES, proxy_batch
+from edgenas.estimate.proxies.data import proxy_batch, proxy_sources
 
 __all__ = [
-    "DATA_SOURCES", "PROXIES", "Batch", "ProxyInfo", "compute_proxies", "compute_proxy", "get_proxy",
-    "list_proxies", "parse_proxy_names", "proxy_batch", "register_proxy",
+    "PROXIES", "Batch", "ProxyInfo", "compute_proxies", "compute_proxy", "get_proxy",
+    "list_proxies", "parse_proxy_names", "proxy_batch", "proxy_sources", "register_proxy",
 ]

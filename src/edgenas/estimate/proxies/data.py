@@ -1,95 +1,61 @@
-"""Fixed, seeded mini-batches for the data-dependent proxies, from data available offline.
+"""Fixed, seeded mini-batches for the data-dependent proxies.
 
-There is no CIFAR-10 on the machine, so the proxies run on real images that are: scikit-learn's
-bundled digits (always there), Fashion-MNIST when its files exist, or Gaussian noise. Images
-are grey, resized to the target size, repeated over the channels and standardised (zero mean,
-unit variance over the batch), as CIFAR inputs are after the usual normalisation.
+Images come from any registered dataset (:mod:`edgenas.estimate.data`: digits, always there;
+Fashion-MNIST, CIFAR-10 or an image folder when their files are) or from Gaussian noise. They
+are resized to the network's input, repeated over its channels and standardised (zero mean,
+unit variance over the batch), as CIFAR inputs are after the usual normalisation. The test
+split is used when the dataset has one, so no training image is ever scored.
 """
 
 from __future__ import annotations
 
-import gzip
-from collections.abc import Callable
 from pathlib import Path
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 
 from edgenas.errors import EdgenasError
+from edgenas.estimate.data import dataset_info, list_datasets, resolve_dir
 from edgenas.estimate.proxies.base import Batch
 
-FASHION_MNIST_DIR = Path("/usr/share/datasets/fashion-mnist")
-
-# (n, seed, num_classes, shape) -> (images (N, 1 or C, h, w) float32, labels (N,) int64)
-Shape3 = tuple[int, int, int]
-Source = Callable[[int, int, int, Shape3], tuple[np.ndarray, np.ndarray]]
-DATA_SOURCES: dict[str, Source] = {}
+NOISE = "gaussian"
 
 
-def register_source(name: str) -> Callable[[Source], Source]:
-    def deco(fn: Source) -> Source:
-        DATA_SOURCES[name] = fn
-        return fn
-
-    return deco
+def proxy_sources() -> list[str]:
+    """Every name ``proxy_batch`` takes: the registered datasets and Gaussian noise."""
+    return [*(info.name for info in list_datasets()), NOISE]
 
 
-def _pick(labels: np.ndarray, n: int, seed: int) -> np.ndarray:
-    if n > len(labels):
-        raise EdgenasError(f"asked for {n:,} images but the source has {len(labels):,}; use a smaller batch")
-    return np.sort(np.random.default_rng(seed).choice(len(labels), size=n, replace=False))
-
-
-@register_source("digits")
-def _digits(n: int, seed: int, num_classes: int, shape: Shape3) -> tuple[np.ndarray, np.ndarray]:
-    from sklearn.datasets import load_digits
-
-    data = load_digits()
-    idx = _pick(data.target, n, seed)
-    images = data.images[idx].astype(np.float32)[:, None] / 16.0
-    return images, data.target[idx].astype(np.int64)
-
-
-def _read_idx(path: Path) -> np.ndarray:
-    with gzip.open(path, "rb") as f:
-        raw = f.read()
-    ndim = raw[3]
-    dims = [int.from_bytes(raw[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim)]
-    return np.frombuffer(raw, dtype=np.uint8, offset=4 + 4 * ndim).reshape(dims)
-
-
-@register_source("fashion-mnist")
-def _fashion(n: int, seed: int, num_classes: int, shape: Shape3) -> tuple[np.ndarray, np.ndarray]:
-    images_path = FASHION_MNIST_DIR / "t10k-images-idx3-ubyte.gz"
-    labels_path = FASHION_MNIST_DIR / "t10k-labels-idx1-ubyte.gz"
-    if not images_path.is_file() or not labels_path.is_file():
-        raise EdgenasError(
-            f"Fashion-MNIST not found in {FASHION_MNIST_DIR}; use --batch-data digits or gaussian"
-        )
-    labels = _read_idx(labels_path).astype(np.int64)
-    idx = _pick(labels, n, seed)
-    return _read_idx(images_path)[idx].astype(np.float32)[:, None] / 255.0, labels[idx]
-
-
-@register_source("gaussian")
-def _gaussian(n: int, seed: int, num_classes: int, shape: Shape3) -> tuple[np.ndarray, np.ndarray]:
-    rng = np.random.default_rng(seed)
-    return rng.standard_normal((n, *shape)).astype(np.float32), rng.integers(num_classes, size=n)
+def _images(source: str, data_dir: str | Path | None) -> tuple[torch.Tensor, torch.Tensor]:
+    if source not in proxy_sources():
+        known = ", ".join(proxy_sources())
+        raise EdgenasError(f"unknown proxy data source {source!r}; choose one of {known}")
+    info = dataset_info(source)
+    raw = info.loader(resolve_dir(info, data_dir), None)
+    if raw.test_x is not None and raw.test_y is not None:
+        return raw.test_x, raw.test_y
+    return raw.train_x, raw.train_y
 
 
 def proxy_batch(
     source: str = "digits", n: int = 64, shape: tuple[int, int, int] = (3, 32, 32),
-    num_classes: int = 10, seed: int = 0,
+    num_classes: int = 10, seed: int = 0, data_dir: str | Path | None = None,
 ) -> Batch:
     """``n`` images of ``shape`` from ``source`` with labels below ``num_classes``; seeded."""
-    if source not in DATA_SOURCES:
-        raise EdgenasError(f"unknown proxy data source {source!r}; choose one of {', '.join(DATA_SOURCES)}")
-    images, labels = DATA_SOURCES[source](n, seed, num_classes, shape)
-    x = torch.from_numpy(images)
+    gen = torch.Generator().manual_seed(seed)
+    if source == NOISE:
+        x = torch.randn((n, *shape), generator=gen)
+        return Batch(x, torch.randint(num_classes, (n,), generator=gen), source)
+    images, labels = _images(source, data_dir)
+    if n > len(labels):
+        raise EdgenasError(f"asked for {n:,} images but {source} has {len(labels):,}; use a smaller batch")
+    idx = torch.randperm(len(labels), generator=gen)[:n].sort().values
+    x = images[idx].float() / 255.0
     if tuple(x.shape[2:]) != tuple(shape[1:]):
         x = F.interpolate(x, size=shape[1:], mode="bilinear", align_corners=False)
     if x.shape[1] != shape[0]:
+        if x.shape[1] != 1:
+            raise EdgenasError(f"{source} has {x.shape[1]} channels; the network wants {shape[0]}")
         x = x.expand(-1, shape[0], -1, -1).contiguous()
     x = (x - x.mean()) / x.std().clamp_min(1e-8)
-    return Batch(x, torch.from_numpy(labels % num_classes), source)
+    return Batch(x, labels[idx] % num_classes, source)
