@@ -120,7 +120,15 @@ def _proxy(space: str, **options: Any) -> Evaluator:
     return ProxyEvaluator(space, **options)
 
 
-EVALUATORS: dict[str, Callable[..., Evaluator]] = {"train": _train, "proxy": _proxy, "tabular": _tabular}
+def _supernet(space: str, **options: Any) -> Evaluator:
+    from edgenas.supernet.evaluator import SupernetEvaluator
+
+    return SupernetEvaluator(space=space, **options)
+
+
+EVALUATORS: dict[str, Callable[..., Evaluator]] = {
+    "train": _train, "proxy": _proxy, "tabular": _tabular, "supernet": _supernet,
+}
 
 
 def make_evaluator(name: str, space: str, **options: Any) -> Evaluator:
