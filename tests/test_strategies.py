@@ -232,3 +232,17 @@ def test_learning_strategies_beat_random_on_nb201(nb201, name):
     random_regret = mean_regret("random", nb201, 100, range(10))
     regret = mean_regret(name, nb201, 100, range(10))
     assert regret < 0.75 * random_regret, (regret, random_regret)
+
+
+def test_predictor_can_use_the_shared_predictors_and_encodings():
+    pytest.importorskip("edgenas.estimate.predictors")
+    space = ToySpace()
+    with pytest.raises(EdgenasError, match="unknown encoding 'paths'"):
+        make_strategy("predictor", space, [Objective("accuracy")], encoding="paths")
+    with pytest.raises(EdgenasError, match="unknown predictor 'svm'"):
+        make_strategy("predictor", space, [Objective("accuracy")], predictor="svm")
+    s = make_strategy("predictor", space, [Objective("accuracy")], predictor="gbm_ensemble", init=5, batch=10)
+    for _ in range(15):  # one fit of the shared gradient-boosting ensemble
+        arch = s.ask()
+        s.tell(arch, toy_loss(arch))
+    assert len({a.key() for a, _ in s.history}) == 15

@@ -85,7 +85,7 @@ def plot_regret(curves: dict[str, np.ndarray], path: Path, title: str) -> None:
         ax.fill_between(q, np.maximum(mean - sem, 1e-3), mean + sem, color=line.get_color(), alpha=0.2)
     ax.set_yscale("log")
     ax.set_xlabel("queries")
-    ax.set_ylabel("regret (val accuracy, %)")
+    ax.set_ylabel("regret (val accuracy, %); band: ±1 s.e.m.")
     ax.set_title(title)
     ax.grid(True, which="both", alpha=0.3)
     ax.legend()

@@ -173,7 +173,8 @@ class PredictorGuided(Strategy):
             return self.model.predict(xc)
         from edgenas.estimate.predictors import make_predictor
 
-        model = make_predictor(self.predictor, seed=self.child_seed()).fit(x, y)
+        seed = int(self.rng.integers(1_000_000))  # small: ensembles derive seed * 1000 + i
+        model = make_predictor(self.predictor, seed=seed).fit(x, y)
         if not model.has_std:
             raise EdgenasError(f"predictor {self.predictor} gives no uncertainty; use an ensemble predictor")
         return model.predict(xc, return_std=True)

@@ -80,7 +80,7 @@ class Controller(nn.Module):
 
 @register_strategy("reinforce")
 class Reinforce(Strategy):
-    max_retries = 20
+    max_retries = 5
 
     def __init__(
         self,
