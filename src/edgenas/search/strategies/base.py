@@ -21,6 +21,8 @@ from edgenas.errors import EdgenasError
 from edgenas.spaces.base import Arch, SearchSpace
 
 Goal = Literal["max", "min"]
+#: spaces up to this size may be enumerated to find an unseen arch
+ENUMERATE_LIMIT = 100_000
 
 
 @dataclass(frozen=True)
@@ -124,9 +126,11 @@ class Strategy(ABC):
         return len(self.seen) + len(self.pending) < self._space_size
 
     def fresh(self, propose: Callable[[], Arch]) -> Arch:
-        """An arch from ``propose`` not seen yet; after ``max_retries`` a new random sample.
+        """An arch from ``propose`` not seen yet; after ``max_retries`` a new random arch.
 
-        When every arch has been seen (tiny spaces), the last proposal is returned anyway.
+        The random arch is a rejection sample, or, when that keeps hitting seen archs in a
+        small space, a uniform pick among the unseen ones. When every arch has been seen,
+        the last proposal is returned anyway.
         """
         arch = propose()
         if self.is_new(arch) or not self._space_left():
@@ -135,10 +139,14 @@ class Strategy(ABC):
             arch = propose()
             if self.is_new(arch):
                 return arch
-        for _ in range(self.max_retries):
+        for _ in range(100):
             arch = self.space.sample(self.rng)
             if self.is_new(arch):
                 return arch
+        if self._space_size <= ENUMERATE_LIMIT:
+            unseen = [a for a in self.space.enumerate(ENUMERATE_LIMIT) if self.is_new(a)]
+            if unseen:
+                return unseen[int(self.rng.integers(len(unseen)))]
         return arch
 
     def told(self) -> Iterator[tuple[Arch, float]]:
