@@ -62,6 +62,7 @@ def train_cmd(
     from edgenas.cli.space_cmd import open_space
     from edgenas.spaces import get_space
     from edgenas.supernet.checkpoint import SupernetSetup, load_supernet_state
+    from edgenas.supernet.ofa import check_space
     from edgenas.supernet.shrink import EpochRecord, ShrinkConfig, train_supernet
 
     state = load_supernet_state(resume) if resume else None
@@ -77,7 +78,7 @@ def train_cmd(
             distill=distill, kd_ratio=kd_ratio, optimizer=optimizer, lr=lr, shrink_lr=shrink_lr,
             batch_size=batch_size, seed=seed, threads=threads,
         )
-    resolutions = get_space(setup.space, **setup.space_options).resolutions  # type: ignore[attr-defined]
+    resolutions = check_space(get_space(setup.space, **setup.space_options)).resolutions
     data = {r: setup.dataset_at(r) for r in resolutions}
     some = data[resolutions[0]]
     if state is None:

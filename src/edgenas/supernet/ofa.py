@@ -30,16 +30,22 @@ from edgenas.supernet.elastic import ElasticMBConv
 ELASTIC_DIMS = ("kernel", "depth", "expand")
 
 
+def check_space(space: Any) -> MobileNetSpace:
+    """``space`` if a supernet can be built of it, else a one-line EdgenasError."""
+    if not isinstance(space, MobileNetSpace):
+        raise EdgenasError(
+            f"a once-for-all supernet needs a MobileNet-style space (mcunet, mobilenet), not {space.name}"
+        )
+    return space
+
+
 class OFASupernet(nn.Module):
     """Weight-sharing network of every arch of a MobileNet-style space at one width."""
 
     def __init__(self, space: MobileNetSpace, num_classes: int = 10, width: float | None = None,
                  kernel_transform: bool = True) -> None:
         super().__init__()
-        if not isinstance(space, MobileNetSpace):
-            raise EdgenasError(
-                f"a once-for-all supernet needs a MobileNet-style space (mcunet, mobilenet), not {space.name}"
-            )
+        check_space(space)
         if width is None:
             if len(space.widths) != 1:
                 raise EdgenasError(
