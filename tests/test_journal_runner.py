@@ -209,3 +209,12 @@ def test_latency_constraint_uses_the_table_prediction(tmp_path):
     assert rejected and all(predicted[t.arch.id] > bound and "latency_ms" in t.error for t in rejected)
     with pytest.raises(EdgenasError, match="needs --latency-table"):
         Constraints(max_latency_ms=5.0)
+
+
+def test_grid_search_stops_when_the_space_is_covered(tmp_path):
+    r = runner(tmp_path, budget=100, strategy="grid")
+    state = r.run()
+    done = r.journal.trials("done")
+    assert state.done == len(done) == ToySpace().size() == 24
+    assert len({t.arch.id for t in done}) == 24
+    assert state.best.metrics["accuracy"] == max(score(a) for a in ToySpace().enumerate())

@@ -115,8 +115,11 @@ class Runner:
         self.state.offer(trial)
 
     # --- the loop --------------------------------------------------------------------------
-    def _ask_feasible(self) -> tuple[int, Arch]:
+    def _ask_feasible(self) -> tuple[int, Arch] | None:
+        """The next feasible arch, journaled; None when the strategy has nothing left to ask."""
         for _ in range(MAX_INFEASIBLE_STREAK):
+            if self.strategy.exhausted:
+                return None
             arch = self.strategy.ask()
             cost = self.space.cost(arch, self.num_classes)
             metrics = cost_metrics(cost, self.constraints.peak_method)
@@ -162,8 +165,10 @@ class Runner:
             while True:
                 finished = self.state.done + self.state.failed
                 while len(in_flight) < self.executor.workers and finished + len(in_flight) < self.budget:
-                    tid, arch = self._ask_feasible()
-                    in_flight[self._submit(tid, arch)] = tid
+                    asked = self._ask_feasible()
+                    if asked is None:  # e.g. grid search has covered the whole space
+                        break
+                    in_flight[self._submit(*asked)] = asked[0]
                 if not in_flight:
                     break
                 complete, _ = wait(list(in_flight), return_when=FIRST_COMPLETED)
