@@ -72,10 +72,15 @@ def _progress(label: str, quiet: bool) -> Iterator[Any]:
 
 
 def _alpha_table(title: str, rows: list[str], cols: list[str], probs: np.ndarray) -> Table:
-    t = Table(title=title, title_justify="left")
-    t.add_column("edge" if "<" in rows[0] or rows[0].startswith("edge") else "block", style="bold")
+    """One row per edge (block), one column per op (candidate); the row's largest in green."""
+    from rich import box
+
+    t = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
+    t.add_column("edge" if "<" in rows[0] or rows[0].startswith("edge") else "block", style="bold",
+                 no_wrap=True)
     for c in cols:
-        t.add_column(c, justify="right")
+        label = c.replace("_", " ")
+        t.add_column(label, justify="right", overflow="fold", min_width=max(5, *map(len, label.split())))
     for label, p in zip(rows, probs, strict=True):
         best = int(p.argmax())
         t.add_row(label, *[f"[bold green]{v:.3f}[/]" if k == best else f"{v:.3f}" for k, v in enumerate(p)])
@@ -255,7 +260,7 @@ def proxyless_cmd(
     last = result.history.epochs[-1]
     console.print(
         f"[bold]ProxylessNAS[/] on {sp.name} with {data.name} at {res}x{res}, lambda {lam:g} on "
-        f"log E[{result.metric}]: {fmt_int(result.history.steps)} steps in {result.history.seconds:.1f} s, "
+        f"log E\\[{result.metric}]: {fmt_int(result.history.steps)} steps in {result.history.seconds:.1f} s, "
         f"last epoch train {100 * last.train_acc:.1f}% / val {100 * (last.val_acc or 0):.1f}% "
         "(sampled paths)",
         highlight=False, soft_wrap=True,
@@ -273,7 +278,7 @@ def proxyless_cmd(
         t.add_row("predicted latency", f"{result.latency_ms:.3f} ms")
     unit = "MACs" if result.metric == "macs" else "ms"
     expected = fmt_int(round(result.expected_metric)) if unit == "MACs" else f"{result.expected_metric:.3f}"
-    t.add_row("E[cost] at the end", f"{expected} {unit}")
+    t.add_row("E\\[cost] at the end", f"{expected} {unit}")
     console.print(t)
 
 

@@ -290,7 +290,7 @@ class DartsSupernet(CellSupernet):
     def __init__(self, space: SearchSpace, num_classes: int = 10) -> None:
         from edgenas.spaces.darts import OPS
 
-        rows = [f"node{node}<-{src}" for node in NODES for src in range(node)]
+        rows = [f"{node}<-{src}" for node in NODES for src in range(node)]  # node <- input state
         super().__init__(space, OPS, {cell: list(rows) for cell in CELLS})
         channels, layers = space.channels, space.layers  # type: ignore[attr-defined]
         c_stem = space.stem_multiplier * channels  # type: ignore[attr-defined]
