@@ -215,7 +215,7 @@ def load_model_state(model: nn.Module, state: dict[str, Any], path: str | Path =
 
 # --- training -------------------------------------------------------------------------------
 @contextlib.contextmanager
-def _isolated(seed: int, threads: int | None) -> Iterator[None]:
+def isolated_rng(seed: int, threads: int | None) -> Iterator[None]:
     """Seed torch's global RNG (dropout) and set threads, restoring both afterwards."""
     before = torch.get_num_threads()
     with torch.random.fork_rng(devices=[]):
@@ -284,7 +284,7 @@ def train(
     state = load_checkpoint(resume) if resume is not None else None
     if config is None:
         config = TrainConfig.from_dict(state["config"]) if state is not None else TrainConfig()
-    with _isolated(config.seed, config.threads):
+    with isolated_rng(config.seed, config.threads):
         return _run(model, data, config, progress, checkpoint, state, resume, on_epoch, extra or {})
 
 

@@ -43,7 +43,7 @@ from edgenas.blocks.cell_ops import DARTS_OPS, NB201_OPS
 from edgenas.blocks.cells import reduction_layers, two_input_preprocess
 from edgenas.errors import EdgenasError
 from edgenas.estimate.data import Dataset
-from edgenas.estimate.train import _isolated
+from edgenas.estimate.train import isolated_rng
 from edgenas.ops import Activation, BatchNorm2d, Conv2d, GlobalPool, Linear
 from edgenas.spaces.base import Arch, SearchSpace
 from edgenas.spaces.darts import CELLS, NODES
@@ -461,7 +461,7 @@ def bilevel_search(
     config = config or BilevelConfig()
     if len(data.val) < 2:
         raise EdgenasError("bilevel search needs a val split for its alpha steps; use val_fraction > 0")
-    with _isolated(config.seed, config.threads):
+    with isolated_rng(config.seed, config.threads):
         return _search(net, data, config, on_step, on_epoch)
 
 
@@ -594,7 +594,7 @@ def perturbation_select(
     from the mixture lowers the supernet's val accuracy most, tuning the weights
     ``tune_steps`` SGD steps after each edge (alphas stay frozen)."""
     config = config or BilevelConfig()
-    with _isolated(seed, config.threads):
+    with isolated_rng(seed, config.threads):
         val = list(itertools.islice(
             iter(data.loader("val", min(batch_size, len(data.val)), shuffle=True, augment=False, seed=seed)),
             batches,
@@ -665,7 +665,7 @@ def run_darts(space: SearchSpace, data: Dataset, config: BilevelConfig | None = 
     config = config or BilevelConfig()
     if selection not in SELECTIONS:
         raise EdgenasError(f"unknown selection {selection!r}; choose one of {', '.join(SELECTIONS)}")
-    with _isolated(config.seed, config.threads):
+    with isolated_rng(config.seed, config.threads):
         net = make_supernet(space, data.num_classes)
     history = bilevel_search(net, data, config, on_step=on_step, on_epoch=on_epoch)
     arch = select_arch(selection, net, data, config)

@@ -40,7 +40,7 @@ from edgenas.blocks.base import Block, graph_of
 from edgenas.cost import Cost, estimate
 from edgenas.errors import EdgenasError
 from edgenas.estimate.data import Dataset
-from edgenas.estimate.train import _isolated
+from edgenas.estimate.train import isolated_rng
 from edgenas.hardware.lut import LatencyTable, predict_latency_ms
 from edgenas.ops import Shape
 from edgenas.spaces.base import Arch, SearchSpace
@@ -321,7 +321,7 @@ def run_proxyless(
     """Build the supernet, search with the hardware loss, derive the argmax network."""
     config = config or proxyless_config()
     start = time.perf_counter()
-    with _isolated(config.seed, config.threads):
+    with isolated_rng(config.seed, config.threads):
         net = ProxylessSupernet(space, data.num_classes, fixed, table, lam)
     if net.space.input_shape_of(net.fixed_values)[1:] != data.input_shape[1:]:
         raise EdgenasError(
