@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import torch
 
 from edgenas.cli import main
 
@@ -23,3 +24,22 @@ def cli(capsys):
         return code, out, err
 
     return run
+
+
+@pytest.fixture(autouse=True, scope="session")
+def one_thread():
+    """Test tensors are tiny: a second torch thread only contends with the rest of the machine."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def assert_routes_agree(analytic, traced, module=None, label: str = "") -> None:
+    """The analytic cost and the module profiler's agree on every total (and torch's numel)."""
+    if module is not None:
+        assert analytic.params == sum(p.numel() for p in module.parameters()), label
+    assert (analytic.params, analytic.macs, analytic.all_ops, analytic.flash_bytes) == (
+        traced.params, traced.macs, traced.all_ops, traced.flash_bytes,
+    ), label
+    assert analytic.peak_sram_bytes == traced.peak_sram_bytes, label

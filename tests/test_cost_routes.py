@@ -4,6 +4,7 @@ import pytest
 import torch
 from torch import nn
 
+from conftest import assert_routes_agree
 from edgenas.blocks import Residual, conv_bn_act, depthwise_separable, graph_of, mbconv, seq
 from edgenas.cost import estimate
 from edgenas.cost.profiler import graph_from_module, profile_module
@@ -65,11 +66,7 @@ def test_params_equal_torch_numel_and_routes_agree(name):
     module = spec.build()
     analytic = estimate(graph_of(spec, shape))
     traced = profile_module(module, shape)
-    assert analytic.params == sum(p.numel() for p in module.parameters())
-    assert (analytic.params, analytic.macs, analytic.all_ops, analytic.flash_bytes) == (
-        traced.params, traced.macs, traced.all_ops, traced.flash_bytes,
-    )
-    assert analytic.peak_sram_bytes == traced.peak_sram_bytes
+    assert_routes_agree(analytic, traced, module)
 
 
 @pytest.mark.parametrize("name", SPECS)

@@ -27,13 +27,6 @@ from edgenas.supernet.darts import (
 TABLE = NB201_DIR / "nb201_12epoch.csv"
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
 
 @pytest.fixture(scope="module")
 def digits():

@@ -18,13 +18,6 @@ OPTIONS = {"resolutions": [16], "widths": [0.5], "stages": [[16, 2, [2]], [24, 2
            "first": 8}
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
 
 @pytest.fixture(scope="module")
 def space():

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import torch
 
+from conftest import assert_routes_agree
 from edgenas.cost.profiler import profile_module
 from edgenas.errors import EdgenasError
 from edgenas.spaces import get_space
@@ -30,14 +31,6 @@ PDARTS = (
     "('dil_conv_5x5', 3)], reduce_concat=range(2, 6))"
 )
 
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny tensors: extra threads only contend with other work on the machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="module")
@@ -99,11 +92,7 @@ def test_both_cost_routes_agree_and_the_network_runs(space):
         module = space.build(arch)
         analytic = space.cost(arch)
         traced = profile_module(module, (3, 32, 32))
-        assert analytic.params == sum(p.numel() for p in module.parameters())
-        assert (analytic.params, analytic.macs, analytic.all_ops, analytic.flash_bytes) == (
-            traced.params, traced.macs, traced.all_ops, traced.flash_bytes,
-        )
-        assert analytic.peak_sram_bytes == traced.peak_sram_bytes
+        assert_routes_agree(analytic, traced, module)
         assert module.eval()(torch.randn(2, 3, 32, 32)).shape == (2, 10)
 
 
