@@ -231,7 +231,9 @@ def test_evaluator_rejects_other_spaces_and_archs(trained):
     net, _, path, _ = trained
     with pytest.raises(EdgenasError, match="search with --space mcunet"):
         make_evaluator("supernet", "mobilenet", checkpoint=str(path))
-    evaluator = make_evaluator("supernet", "mcunet", checkpoint=str(path))
+    with pytest.raises(EdgenasError, match="pass --dataset digits"):
+        make_evaluator("supernet", "mcunet", checkpoint=str(path), dataset="cifar10")
+    evaluator = make_evaluator("supernet", "mcunet", checkpoint=str(path), dataset="digits")
     bigger = get_space("mcunet", **{**SMALL_OPTIONS, "resolutions": [16, 32]})
     with pytest.raises(EdgenasError, match="has no subnet for this arch"):
         evaluator(bigger.make({**net.max_arch().values, "resolution": 32}))
@@ -285,6 +287,8 @@ def test_cli_train_eval_info(cli, tmp_path):
     space = get_space("mcunet", **SMALL_OPTIONS)
     assert rows[1]["macs"] == space.cost(space.parse("r16_w0.5|k3e4|k5e3,k7e6")).macs < rows[0]["macs"]
     assert rows[0]["val_accuracy"] > 50
+    code, stdout, err = cli("supernet", "train", "--resume", str(out))  # finished: nothing left to train
+    assert code == 0 and "epoch" not in stdout.split("supernet of")[0].split("phases")[-1], err
     code, stdout, err = cli("supernet", "info", str(out))
     assert code == 0 and "--space-option resolutions=[16]" in stdout
     for args, message in [

@@ -49,7 +49,9 @@ def train_cmd(
     batch_size: Annotated[int, typer.Option(help="batch size")] = 64,
     seed: Annotated[int, typer.Option(help="random seed (data split, sampling, init)")] = 0,
     threads: Annotated[int | None, typer.Option(help="torch CPU threads")] = None,
-    out: Annotated[str, typer.Option("--out", help="checkpoint to write")] = "supernet.pt",
+    out: Annotated[
+        str | None, typer.Option("--out", help="checkpoint to write [default: --resume's, else supernet.pt]")
+    ] = None,
     resume: Annotated[
         str | None, typer.Option(help="continue this checkpoint's run (its settings are kept)")
     ] = None,
@@ -66,6 +68,7 @@ def train_cmd(
     from edgenas.supernet.shrink import EpochRecord, ShrinkConfig, train_supernet
 
     state = load_supernet_state(resume) if resume else None
+    out = out or resume or "supernet.pt"
     if state is not None:
         setup = SupernetSetup.from_dict(state["setup"])
         config = ShrinkConfig.from_dict({**state["config"], "threads": threads})

@@ -22,6 +22,7 @@ class SupernetEvaluator:
 
     checkpoint: str | None = None
     space: str | None = None  # the search's space; must be the supernet's
+    dataset: str | None = None  # must be the one it was trained on (None: that one)
     data_dir: str | None = None  # overrides the checkpoint's
     bn_batches: int = 10
     batch_size: int = 64
@@ -44,6 +45,11 @@ class SupernetEvaluator:
             raise EdgenasError(
                 f"the supernet {self.checkpoint} is of space {net.space.name}, not {self.space}; "
                 f"search with --space {net.space.name}"
+            )
+        if self.dataset is not None and self.dataset != self._setup.dataset:
+            raise EdgenasError(
+                f"the supernet {self.checkpoint} was trained on {self._setup.dataset}, not {self.dataset}; "
+                f"pass --dataset {self._setup.dataset} or train a supernet on {self.dataset}"
             )
 
     def _reset(self) -> None:
