@@ -39,6 +39,7 @@ from edgenas.estimate.train import (
     _param_groups,
     cosine_with_warmup,
     evaluate,
+    isolated_rng,
     save_checkpoint,
 )
 from edgenas.spaces.base import Arch
@@ -197,14 +198,8 @@ def train_supernet(
         raise EdgenasError(
             f"no data at resolution(s) {sorted(missing)}; load the dataset at every resolution of the space"
         )
-    before = torch.get_num_threads()
-    with torch.random.fork_rng(devices=[]):
-        if config.threads is not None:
-            torch.set_num_threads(config.threads)
-        try:
-            return _run(supernet, data, resolutions, config, setup, checkpoint, resume, on_step, on_epoch)
-        finally:
-            torch.set_num_threads(before)
+    with isolated_rng(config.seed, config.threads):
+        return _run(supernet, data, resolutions, config, setup, checkpoint, resume, on_step, on_epoch)
 
 
 def _run(
