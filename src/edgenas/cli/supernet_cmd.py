@@ -99,7 +99,7 @@ def train_cmd(
     bar = _PhaseBars(progress and sys.stderr.isatty())
 
     def on_epoch(r: EpochRecord) -> None:
-        console.print(
+        bar.console.print(
             f"{r.phase:6s} epoch {r.epoch + 1}/{r.epochs}  loss {r.loss:.4f}  val: largest subnet "
             f"{100 * r.max_val:.2f}%  smallest {100 * r.min_val:.2f}%  {r.seconds:.1f} s",
             highlight=False, soft_wrap=True,
@@ -137,6 +137,11 @@ class _PhaseBars:
                 TextColumn("[bold]{task.description:6s}"), BarColumn(), MofNCompleteColumn(),
                 TimeRemainingColumn(), TextColumn("{task.fields[info]}"), console=err_console,
             )
+
+    @property
+    def console(self) -> Any:
+        """Where to print lines while the bars run (above them), else stdout."""
+        return console if self.progress is None else self.progress.console
 
     def __enter__(self) -> _PhaseBars:
         if self.progress is not None:
