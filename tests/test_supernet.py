@@ -25,14 +25,6 @@ SMALL_OPTIONS = {"resolutions": [16], "widths": [0.5], "stem": 16, "first": 8,
                  "stages": [[24, 2, [1, 2]], [40, 2, [1, 2]]]}
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 @torch.no_grad()
 def randomise(net: nn.Module, seed: int = 0) -> nn.Module:
     """Non-trivial BN statistics and kernel transforms, so exactness tests can fail."""
@@ -155,7 +147,6 @@ TRAIN = ShrinkConfig(epochs=1, full_epochs=2, subnets_per_step=2, seed=0)
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
     """A small supernet trained by progressive shrinking on digits at 16 px (~10 s on one core)."""
-    torch.set_num_threads(1)
     setup = SupernetSetup("mcunet", SMALL_OPTIONS)
     torch.manual_seed(0)
     net = setup.build()
