@@ -24,8 +24,9 @@ demo: $(STAMP)
 	rm -rf runs/demo runs/demo.db runs/demo.db-wal runs/demo.db-shm
 	$(VENV)/bin/edgenas search $(DEMO_FLAGS)
 
+# Two workers (tests run single-threaded), one test file per worker so module fixtures are built once.
 test: $(STAMP) lint
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -n 2 --dist loadfile --durations=15
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check src tests benchmarks

@@ -128,3 +128,41 @@ def test_missing_dataset_dir_fails_before_any_journal(cli, tmp_path):
                        str(tmp_path / "nowhere"), "--journal", str(tmp_path / "j.db"))
     assert code == 2 and "nowhere" in err
     assert not (tmp_path / "j.db").exists()
+
+
+@pytest.mark.slow
+def test_training_search_builds_archs_with_the_given_space_options(cli, tmp_path):
+    import torch
+
+    opts = {"resolutions": [16], "widths": [0.3], "stages": [[16, 2, [1, 2]], [24, 2, [1]]]}
+    flags = [f"--space-option={k}={json.dumps(v)}" for k, v in opts.items()]
+    code, _, err = cli("search", "--space", "mcunet", *flags, "--dataset", "digits", "--budget", "2",
+                       "--epochs", "1", "--train-size", "200", "--strategy", "random",
+                       "--journal", str(tmp_path / "run.db"), "--out", str(tmp_path / "out"))
+    assert code == 0, err
+    best = json.loads((tmp_path / "out" / "best_arch.json").read_text())
+    space = get_space("mcunet", **best["space_options"])
+    assert best["space_options"] == opts
+    model = space.build(space.parse(json.dumps(best)), best["num_classes"])
+    state = torch.load(tmp_path / "out" / "best_weights.pt", weights_only=True)
+    model.load_state_dict(state)  # strict: the trained network is the one these options build
+    assert sum(p.numel() for p in model.parameters()) == best["cost"]["params"]
+
+
+@pytest.mark.slow
+def test_supernet_estimator_searches_the_space_the_supernet_was_trained_on(cli, tmp_path):
+    ckpt = str(tmp_path / "sn.pt")
+    code, _, err = cli("supernet", "train", "--space", "mcunet", "-o", "resolutions=[16]",
+                       "-o", "stages=[[16,2,[1,2]],[24,2,[1,2]]]", "--width", "0.5", "--dataset", "digits",
+                       "--epochs", "1", "--full-epochs", "1", "--out", ckpt)
+    assert code == 0, err
+    code, _, err = cli("search", "--space", "mcunet", "--estimator", "supernet", "--supernet", ckpt,
+                       "--budget", "5", "--journal", str(tmp_path / "run.db"), "--out", str(tmp_path / "out"))
+    assert code == 0, err
+    rows = list(csv.DictReader((tmp_path / "out" / "trials.csv").open()))
+    assert [r["status"] for r in rows] == ["done"] * 5
+    assert all(r["arch"].startswith("r16_w0.5|") for r in rows)
+    assert all(0 <= float(r["val_accuracy"]) <= 100 for r in rows)
+    code, _, err = cli("search", "--space", "mcunet", "--estimator", "supernet", "--budget", "5",
+                       "--journal", str(tmp_path / "other.db"))
+    assert code == 2 and "needs --supernet PATH" in err

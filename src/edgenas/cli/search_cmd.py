@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Annotated
 
@@ -71,7 +72,10 @@ def search(
     ] = None,
     space_option: Annotated[list[str] | None, typer.Option(help="space option key=value, repeatable")] = None,
     budget: Annotated[int, typer.Option(help="evaluated trials (infeasible archs are not counted)")] = 20,
-    estimator: Annotated[str, typer.Option(help="train | proxy | tabular")] = "train",
+    estimator: Annotated[str, typer.Option(help="train | proxy | tabular | supernet")] = "train",
+    supernet: Annotated[
+        str | None, typer.Option(help="trained supernet checkpoint for --estimator supernet")
+    ] = None,
     proxy: Annotated[str, typer.Option(help="zero-cost proxy for --estimator proxy")] = "synflow",
     epochs: Annotated[int, typer.Option(help="training epochs per trial")] = 3,
     train_size: Annotated[int | None, typer.Option(help="training images per trial (subset)")] = None,
@@ -114,6 +118,22 @@ def search(
         num_classes = load_dataset(dataset, data_dir).num_classes
     elif estimator == "proxy":
         options = {"proxy": proxy, "seed": seed}
+    elif estimator == "supernet":
+        from edgenas.supernet.checkpoint import load_supernet_state
+
+        if supernet is None:
+            raise EdgenasError(
+                "--estimator supernet needs --supernet PATH (edgenas supernet train writes one)"
+            )
+        trained = load_supernet_state(supernet)["setup"]
+        options = {"checkpoint": supernet, "dataset": dataset, "data_dir": data_dir, "seed": seed,
+                   "weights_dir": str(Path(out) / "weights")}
+        num_classes = trained["num_classes"]
+        if not space_option:  # search the space (and the one width) the supernet was trained on
+            derived = dict(trained["space_options"])
+            if trained.get("width") is not None:
+                derived["widths"] = [trained["width"]]
+            space_option = [f"{k}={json.dumps(v)}" for k, v in derived.items()]
     else:
         options = {"data": data}
     config = SearchConfig(

@@ -63,6 +63,7 @@ class TrainEvaluator:
         space = get_space(self.space, **self.space_options)
         channels, resolution, _ = space.input_shape(arch)
         data = self.dataset_for(channels, resolution)
+        torch.manual_seed(int(self.train.get("seed", 0)))  # the same arch always starts alike
         model = space.build(arch, data.num_classes)
         result = train(model, data, TrainConfig.from_dict(self.train), progress=False)
         if self.weights_dir:
@@ -101,7 +102,9 @@ class ProxyEvaluator:
         return {"proxy_score": compute_proxy(self.proxy, model, batch, seed=self.seed)}
 
 
-def _tabular(space: str, data: str | None = None, dataset: str = "cifar10", **_: Any) -> Evaluator:
+def _tabular(
+    space: str, space_options: dict[str, Any], data: str | None = None, dataset: str = "cifar10", **_: Any
+) -> Evaluator:
     from edgenas.estimate.tabular import NB201Evaluator
 
     if space != "nb201":
@@ -112,15 +115,16 @@ def _tabular(space: str, data: str | None = None, dataset: str = "cifar10", **_:
     return evaluator  # type: ignore[return-value]
 
 
-def _train(space: str, **options: Any) -> Evaluator:
-    return TrainEvaluator(space, **options)
+def _train(space: str, space_options: dict[str, Any], **options: Any) -> Evaluator:
+    return TrainEvaluator(space, space_options=space_options, **options)
 
 
-def _proxy(space: str, **options: Any) -> Evaluator:
-    return ProxyEvaluator(space, **options)
+def _proxy(space: str, space_options: dict[str, Any], **options: Any) -> Evaluator:
+    return ProxyEvaluator(space, space_options=space_options, **options)
 
 
-def _supernet(space: str, **options: Any) -> Evaluator:
+def _supernet(space: str, space_options: dict[str, Any], **options: Any) -> Evaluator:
+    """The supernet carries its own space options; the search must use the same ones."""
     from edgenas.supernet.evaluator import SupernetEvaluator
 
     return SupernetEvaluator(space=space, **options)
@@ -131,7 +135,10 @@ EVALUATORS: dict[str, Callable[..., Evaluator]] = {
 }
 
 
-def make_evaluator(name: str, space: str, **options: Any) -> Evaluator:
+def make_evaluator(
+    name: str, space: str, space_options: dict[str, Any] | None = None, **options: Any
+) -> Evaluator:
+    """The evaluator ``name`` for archs of ``space`` built with ``space_options``."""
     if name not in EVALUATORS:
         raise EdgenasError(f"unknown estimator {name!r}; use one of {', '.join(EVALUATORS)}")
-    return EVALUATORS[name](space, **options)
+    return EVALUATORS[name](space, dict(space_options or {}), **options)

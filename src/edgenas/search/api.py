@@ -63,7 +63,9 @@ def run_search(config: SearchConfig, on_trial: Callable[[SearchState], None] | N
     if config.budget <= 0:
         raise EdgenasError(f"--budget must be > 0, got {config.budget}")
     space = get_space(config.space, **config.space_options)
-    evaluator = make_evaluator(config.estimator, config.space, **config.estimator_options)
+    evaluator = make_evaluator(
+        config.estimator, config.space, config.space_options, **config.estimator_options
+    )
     objectives = [Objective(evaluator.objective, "max"), *config.extra_objectives]
     strategy = make_strategy(config.strategy, space, objectives, seed=config.seed, **config.strategy_options)
     fraction = check_satisfiable(space, config.constraints, config.num_classes, seed=config.seed)
