@@ -26,6 +26,20 @@ def cli(capsys):
     return run
 
 
+@pytest.fixture
+def cli_error(cli):
+    """Run ``edgenas ARGS`` on bad input: exit 2, one line on stderr, no traceback; returns it."""
+
+    def run(*args: str) -> str:
+        code, out, err = cli(*args)
+        assert code == 2, (out, err)
+        assert len(err.strip().splitlines()) == 1, err
+        assert "Traceback" not in out + err
+        return err
+
+    return run
+
+
 @pytest.fixture(autouse=True, scope="session")
 def one_thread():
     """Test tensors are tiny: a second torch thread only contends with the rest of the machine."""

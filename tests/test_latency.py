@@ -357,12 +357,9 @@ def test_cli_table_build_then_eval_with_plot(cli, tmp_path):
          "latency table missing.json not found"),
     ],
 )
-def test_cli_errors_are_one_line_exit_2(cli, args, message, tmp_path, monkeypatch):
+def test_cli_errors_are_one_line_exit_2(cli_error, args, message, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    code, _, err = cli("latency", *args)
-    assert code == 2
-    assert message in err and "Traceback" not in err
-    assert len(err.strip().splitlines()) == 1
+    assert message in cli_error("latency", *args)
 
 
 def test_cli_malformed_table_exit_2(cli, tmp_path):

@@ -35,8 +35,5 @@ def test_models_table_shows_the_new_models(cli):
         (("profile", "resnet18", "--width", "0"), "width multiplier must be > 0"),
     ],
 )
-def test_unknown_model_or_invalid_width_is_one_line_exit_2(cli, args, message):
-    code, _, err = cli(*args)
-    assert code == 2
-    assert message in err
-    assert len(err.strip().splitlines()) == 1
+def test_unknown_model_or_invalid_width_is_one_line_exit_2(cli_error, args, message):
+    assert message in cli_error(*args)
